@@ -1,0 +1,193 @@
+//! Deciding a document's character encoding and decoding it to UTF-8.
+//!
+//! The order is the one browsers and careful feed readers use: a byte-order mark wins, then the
+//! charset of the HTTP Content-Type, then the XML declaration's `encoding`, then UTF-8. Two
+//! real-world exceptions: a header that claims ISO-8859-1 (or its relatives, or US-ASCII) in
+//! front of a body that is valid UTF-8 is lying by default configuration, so the body wins; and
+//! a header that names no charset leaves the decision to the XML declaration. Bytes that are
+//! invalid in the chosen encoding become U+FFFD rather than failing the feed.
+//!
+//! The decoded text's XML declaration is rewritten to say UTF-8, so that the XML parser does
+//! not decode it a second time.
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
+
+/// A document decoded to UTF-8, with the encoding that was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub text: String,
+    pub encoding: &'static str,
+    /// True when some bytes were invalid in that encoding and were replaced.
+    pub had_errors: bool,
+}
+
+/// Decodes `bytes` as described in the module documentation. `content_type` is the HTTP
+/// Content-Type header, if the document came over HTTP.
+pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
+    let (encoding, body) = choose_encoding(bytes, content_type);
+    let (text, had_errors) = encoding.decode_without_bom_handling(body);
+    let text = rewrite_declaration(text.into_owned());
+    Decoded { text, encoding: encoding.name(), had_errors }
+}
+
+fn choose_encoding<'a>(bytes: &'a [u8], content_type: Option<&str>) -> (&'static Encoding, &'a [u8]) {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+        return (encoding, &bytes[bom_len..]);
+    }
+    if let Some(label) = content_type.and_then(charset_param) {
+        if let Some(encoding) = Encoding::for_label(label.as_bytes()) {
+            let latin_like = encoding == encoding_rs::WINDOWS_1252 || label.eq_ignore_ascii_case("us-ascii");
+            if latin_like && !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok() {
+                return (UTF_8, bytes);
+            }
+            // A UTF-16 label without a BOM is almost always a mislabelled UTF-8 document.
+            if (encoding == UTF_16LE || encoding == UTF_16BE) && std::str::from_utf8(bytes).is_ok() {
+                return (UTF_8, bytes);
+            }
+            return (encoding, bytes);
+        }
+    }
+    if let Some(label) = declared_encoding(bytes) {
+        if let Some(encoding) = Encoding::for_label(label.as_bytes()) {
+            // Declared UTF-16 in a document we can read as ASCII text is self-contradictory.
+            if encoding == UTF_16LE || encoding == UTF_16BE {
+                return (UTF_8, bytes);
+            }
+            return (encoding, bytes);
+        }
+    }
+    (UTF_8, bytes)
+}
+
+/// The `charset` parameter of a Content-Type value.
+fn charset_param(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            (!value.is_empty()).then(|| value.to_string())
+        } else {
+            None
+        }
+    })
+}
+
+/// The `encoding` pseudo-attribute of an XML declaration at the start of the document.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(1024)];
+    let start = skip_ascii_whitespace(head);
+    let head = &head[start..];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let (_, after) = decl.split_once("encoding")?;
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let rest = &after[1..];
+    let close = rest.find(quote)?;
+    Some(rest[..close].trim().to_string())
+}
+
+fn skip_ascii_whitespace(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_whitespace()).count()
+}
+
+/// Rewrites the XML declaration's encoding to UTF-8 (the text is UTF-8 now).
+fn rewrite_declaration(text: String) -> String {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with("<?xml") {
+        return text;
+    }
+    let offset = text.len() - trimmed.len();
+    let Some(end) = trimmed.find("?>") else { return text };
+    let decl = &trimmed[..end];
+    let Some(enc_at) = decl.find("encoding") else { return text };
+    let after = &decl[enc_at + "encoding".len()..];
+    let Some(eq) = after.find('=') else { return text };
+    let value_part = &after[eq + 1..];
+    let lead = value_part.len() - value_part.trim_start().len();
+    let value_part = value_part.trim_start();
+    let Some(quote) = value_part.chars().next().filter(|c| *c == '"' || *c == '\'') else { return text };
+    let Some(close) = value_part[1..].find(quote) else { return text };
+    let value_start = offset + enc_at + "encoding".len() + eq + 1 + lead + 1;
+    let value_end = value_start + close;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..value_start]);
+    out.push_str("UTF-8");
+    out.push_str(&text[value_end..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(encoding: &'static Encoding, s: &str) -> Vec<u8> {
+        encoding.encode(s).0.into_owned()
+    }
+
+    #[test]
+    fn bom_wins_over_everything() {
+        let mut bytes = vec![0xEF, 0xBB, 0xBF];
+        bytes.extend_from_slice("<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss>é</rss>".as_bytes());
+        let d = decode(&bytes, Some("text/xml; charset=ISO-8859-1"));
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.text.contains("<rss>é</rss>"));
+        assert!(d.text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+    }
+
+    #[test]
+    fn prolog_decides_when_the_header_says_nothing() {
+        let doc = "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss><title>Новости</title></rss>";
+        let bytes = encode(encoding_rs::WINDOWS_1251, doc);
+        let d = decode(&bytes, Some("application/rss+xml"));
+        assert_eq!(d.encoding, "windows-1251");
+        assert!(d.text.contains("Новости"));
+        assert!(d.text.contains("encoding=\"UTF-8\""));
+    }
+
+    #[test]
+    fn koi8_r_prolog() {
+        let doc = "<?xml version='1.0' encoding='KOI8-R'?><rss><title>Экономика</title></rss>";
+        let bytes = encode(encoding_rs::KOI8_R, doc);
+        let d = decode(&bytes, None);
+        assert!(d.text.contains("Экономика"));
+        assert!(d.text.contains("encoding='UTF-8'"));
+    }
+
+    #[test]
+    fn header_charset_beats_prolog() {
+        let doc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss><title>Привет</title></rss>";
+        let bytes = encode(encoding_rs::WINDOWS_1251, doc);
+        let d = decode(&bytes, Some("text/xml; charset=windows-1251"));
+        assert!(d.text.contains("Привет"));
+    }
+
+    #[test]
+    fn latin1_header_in_front_of_utf8_is_ignored() {
+        let doc = "<rss><title>Café Müller</title></rss>";
+        let d = decode(doc.as_bytes(), Some("text/xml; charset=ISO-8859-1"));
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.text.contains("Café Müller"));
+    }
+
+    #[test]
+    fn invalid_bytes_are_replaced_not_fatal() {
+        let bytes = b"<rss><title>ok \xFF\xFE bad</title></rss>";
+        let d = decode(bytes, None);
+        assert!(d.had_errors);
+        assert!(d.text.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn shift_jis_and_gb18030_by_header() {
+        let doc = "<rss><title>日本語のニュース</title></rss>";
+        let d = decode(&encode(encoding_rs::SHIFT_JIS, doc), Some("text/xml; charset=Shift_JIS"));
+        assert!(d.text.contains("日本語のニュース"));
+        let doc = "<rss><title>中文新闻</title></rss>";
+        let d = decode(&encode(encoding_rs::GB18030, doc), Some("text/xml; charset=\"GB18030\""));
+        assert!(d.text.contains("中文新闻"));
+    }
+}

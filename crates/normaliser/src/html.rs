@@ -1,0 +1,296 @@
+//! HTML and plain-text bodies to lines of text.
+//!
+//! HTML goes through html5ever's tokenizer (the WHATWG tokenizer browsers implement), not
+//! regular expressions: it decodes character references, copes with broken markup, and tells
+//! us where blocks begin and end. We do not build a tree; a feed body is a fragment whose only
+//! structure that matters to us is "where does a line end", which tags answer directly.
+//!
+//! - Block elements (`p`, `div`, `li`, headings, `blockquote`, table rows, …) and `<br>` end
+//!   a line; inline elements (`a`, `b`, `span`, …) do not, so link text stays in its sentence.
+//! - The contents of `script`, `style`, `iframe`, `noscript`, `template`, forms and embedded
+//!   objects are dropped.
+//! - Character references that survive one decoding (`&amp;#39;` is `&#39;` after the first)
+//!   are decoded once more, strictly: only complete references ending in `;` are touched, so
+//!   "AT&T" or "&notice" in prose stay as written.
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+use std::cell::RefCell;
+
+/// Converts an HTML fragment to its lines of text. Lines are whitespace-tidied and never empty.
+pub fn html_to_lines(html: &str) -> Vec<String> {
+    let sink = LineSink { state: RefCell::new(SinkState::default()) };
+    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    let mut state = tokenizer.sink.state.into_inner();
+    state.break_line();
+    state.lines.into_iter().map(|l| decode_entities(&l)).map(|l| tidy_whitespace(&l)).filter(|l| !l.is_empty()).collect()
+}
+
+/// Converts a plain-text body to its lines: literal character references (common in YouTube
+/// descriptions, sometimes encoded twice) are decoded, whitespace tidied, empty lines dropped.
+pub fn text_to_lines(text: &str) -> Vec<String> {
+    text.lines().map(|l| tidy_whitespace(&decode_entities(&decode_entities(l)))).filter(|l| !l.is_empty()).collect()
+}
+
+/// Elements whose start or end begins a new line.
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "address" | "article" | "aside" | "blockquote" | "body" | "caption" | "center" | "dd" | "details"
+            | "dialog" | "dir" | "div" | "dl" | "dt" | "fieldset" | "figcaption" | "figure" | "footer"
+            | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "header" | "hgroup" | "hr" | "html" | "li" | "main"
+            | "menu" | "nav" | "ol" | "p" | "pre" | "section" | "summary" | "table" | "tbody" | "td" | "tfoot"
+            | "th" | "thead" | "tr" | "ul"
+    )
+}
+
+/// Elements whose whole content is dropped.
+fn is_skipped(name: &str) -> bool {
+    matches!(
+        name,
+        "script" | "style" | "iframe" | "noscript" | "template" | "form" | "select" | "textarea" | "button"
+            | "object" | "embed" | "svg" | "math" | "head" | "title" | "noembed" | "noframes" | "xmp"
+    )
+}
+
+/// Skipped elements the tokenizer must be told to read as raw text, as a tree builder would.
+fn raw_kind(name: &str) -> Option<RawKind> {
+    match name {
+        "script" => Some(RawKind::ScriptData),
+        "style" | "iframe" | "noscript" | "noembed" | "noframes" | "xmp" => Some(RawKind::Rawtext),
+        "textarea" | "title" => Some(RawKind::Rcdata),
+        _ => None,
+    }
+}
+
+#[derive(Default)]
+struct SinkState {
+    lines: Vec<String>,
+    current: String,
+    /// Names of skipped elements we are inside, innermost last.
+    skipping: Vec<String>,
+}
+
+impl SinkState {
+    fn break_line(&mut self) {
+        if !self.current.trim().is_empty() {
+            self.lines.push(std::mem::take(&mut self.current));
+        } else {
+            self.current.clear();
+        }
+    }
+
+    fn tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
+        let name: &str = &tag.name;
+        if let Some(open) = self.skipping.last() {
+            if tag.kind == TagKind::EndTag && open == name {
+                self.skipping.pop();
+            } else if tag.kind == TagKind::StartTag && is_skipped(name) && !tag.self_closing {
+                self.skipping.push(name.to_string());
+                if let Some(kind) = raw_kind(name) {
+                    return TokenSinkResult::RawData(kind);
+                }
+            }
+            return TokenSinkResult::Continue;
+        }
+        match tag.kind {
+            TagKind::StartTag if is_skipped(name) => {
+                if !tag.self_closing {
+                    self.skipping.push(name.to_string());
+                    if let Some(kind) = raw_kind(name) {
+                        return TokenSinkResult::RawData(kind);
+                    }
+                }
+            }
+            _ if name == "br" => self.break_line(),
+            _ if is_block(name) => self.break_line(),
+            _ if name == "img" => {
+                // An image's alt text is part of the prose only rarely; it is dropped.
+            }
+            _ => {
+                // Inline elements separate words only when the markup had whitespace.
+            }
+        }
+        TokenSinkResult::Continue
+    }
+
+    fn text(&mut self, text: &str) {
+        if self.skipping.is_empty() {
+            self.current.push_str(text);
+        }
+    }
+}
+
+struct LineSink {
+    state: RefCell<SinkState>,
+}
+
+impl TokenSink for LineSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut state = self.state.borrow_mut();
+        match token {
+            Token::TagToken(tag) => state.tag(&tag),
+            Token::CharacterTokens(text) => {
+                state.text(&text);
+                TokenSinkResult::Continue
+            }
+            _ => TokenSinkResult::Continue,
+        }
+    }
+}
+
+/// Decodes complete character references (`&name;`, `&#NNN;`, `&#xHH;`) in text that was
+/// already decoded once. Anything that is not a complete reference is left exactly as it was.
+pub fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        match decode_reference(after) {
+            Some((decoded, consumed)) => {
+                out.push_str(&decoded);
+                rest = &after[consumed..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decodes one reference at the start of `s` (just after the `&`): returns the text and how
+/// many bytes of `s` it used, including the `;`.
+fn decode_reference(s: &str) -> Option<(String, usize)> {
+    let semi = s.find(';')?;
+    if semi == 0 || semi > 32 {
+        return None;
+    }
+    let body = &s[..semi];
+    if let Some(num) = body.strip_prefix('#') {
+        let code = if let Some(hex) = num.strip_prefix('x').or_else(|| num.strip_prefix('X')) {
+            u32::from_str_radix(hex, 16).ok()?
+        } else {
+            num.parse::<u32>().ok()?
+        };
+        let c = numeric_char(code)?;
+        return Some((c.to_string(), semi + 1));
+    }
+    if !body.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let key = &s[..=semi];
+    let &(a, b) = html5ever::data::NAMED_ENTITIES.get(key)?;
+    let mut decoded = String::new();
+    decoded.push(char::from_u32(a)?);
+    if b != 0 {
+        decoded.push(char::from_u32(b)?);
+    }
+    Some((decoded, semi + 1))
+}
+
+/// A numeric reference's character, with the HTML rule that 0x80–0x9F mean windows-1252.
+fn numeric_char(code: u32) -> Option<char> {
+    if (0x80..=0x9F).contains(&code) {
+        return windows_1252_c1(code as u8);
+    }
+    match code {
+        0 => Some('\u{FFFD}'),
+        _ => char::from_u32(code).or(Some('\u{FFFD}')),
+    }
+}
+
+/// The windows-1252 meaning of a C1 byte, per the HTML specification's replacement table.
+fn windows_1252_c1(byte: u8) -> Option<char> {
+    const TABLE: [u32; 32] = [
+        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,
+        0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A,
+        0x0153, 0x9D, 0x017E, 0x0178,
+    ];
+    char::from_u32(TABLE[(byte - 0x80) as usize])
+}
+
+/// Collapses runs of whitespace (including no-break, thin, ideographic spaces) to one space and
+/// trims the ends. Zero-width characters are left for the folding step to judge.
+pub fn tidy_whitespace(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut pending_space = false;
+    for c in line.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+        } else {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_and_breaks_become_lines() {
+        let html = "<p>First <b>bold</b> paragraph.</p>\n<p>Second<br>line two<br/>line three</p><ul><li>one</li><li>two</li></ul>";
+        assert_eq!(
+            html_to_lines(html),
+            ["First bold paragraph.", "Second", "line two", "line three", "one", "two"]
+        );
+    }
+
+    #[test]
+    fn link_text_stays_in_its_sentence() {
+        let html = "<p>Read the <a href=\"https://example.org\">full report</a> here.</p>";
+        assert_eq!(html_to_lines(html), ["Read the full report here."]);
+    }
+
+    #[test]
+    fn scripts_styles_iframes_and_forms_are_dropped() {
+        let html = "<p>Kept</p><script>var x = '<p>not text</p>';</script><style>p{color:red}</style>\
+                    <iframe src=x>fallback</iframe><form><label>Email</label><button>Subscribe</button></form><p>Also kept</p>";
+        assert_eq!(html_to_lines(html), ["Kept", "Also kept"]);
+    }
+
+    #[test]
+    fn entities_are_decoded_even_when_encoded_twice() {
+        let html = "<p>It&amp;#39;s &quot;fine&quot; &amp;amp; dandy &pound;7m&amp;hellip;</p>";
+        assert_eq!(html_to_lines(html), ["It's \"fine\" & dandy £7m…"]);
+    }
+
+    #[test]
+    fn prose_ampersands_survive() {
+        assert_eq!(decode_entities("AT&T and R&D, &notice; & more"), "AT&T and R&D, &notice; & more");
+        assert_eq!(decode_entities("&#8220;quoted&#x201D; &#150;"), "“quoted” –");
+    }
+
+    #[test]
+    fn plain_text_keeps_lines_and_decodes_literal_entities() {
+        let text = "Line one &amp;quot;q&amp;quot;\n\n  Line\u{00A0}\u{00A0}two  \nEnd";
+        assert_eq!(text_to_lines(text), ["Line one \"q\"", "Line two", "End"]);
+    }
+
+    #[test]
+    fn broken_markup_does_not_lose_text() {
+        let html = "<p>Unclosed <b>bold <i>and italic<p>Next</div></span>tail";
+        assert_eq!(html_to_lines(html), ["Unclosed bold and italic", "Next", "tail"]);
+    }
+}

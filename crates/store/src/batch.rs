@@ -1,0 +1,360 @@
+//! The write transaction for one feed's results.
+//!
+//! A fetched feed's new and updated items, the story changes they cause, their removed lines
+//! and the feed's new validators are written in one transaction. If the process dies before
+//! the commit, none of it happened: the validators still describe the previous document, so
+//! the next run fetches it again and stores every item exactly once. Writes are keyed on
+//! natural keys (feed, guid), so a rerun of the same document changes nothing.
+
+use crate::feeds::FeedOutcome;
+use crate::{from_sql_u64, timestamp, to_sql_u64, Result};
+use chrono::{DateTime, Utc};
+use newsdedup_model::{CleanItem, Decision, FeedId, Fingerprint, ItemId, RawItem, RemovedLine, StoryId};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+/// An item to insert or to update in place, with everything the stages computed for it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewItem<'a> {
+    pub feed: FeedId,
+    pub raw: &'a RawItem,
+    pub clean: &'a CleanItem,
+    pub fingerprint: Fingerprint,
+    pub word_count: u32,
+}
+
+/// What the store already has for a (feed, guid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    pub id: ItemId,
+    pub story: Option<StoryId>,
+    pub fingerprint: Fingerprint,
+    pub raw_content: String,
+    pub title: Option<String>,
+    pub link: Option<String>,
+}
+
+/// One feed's write transaction. Dropping it without [`FeedBatch::commit`] rolls back.
+pub struct FeedBatch<'a> {
+    tx: Transaction<'a>,
+}
+
+impl<'a> FeedBatch<'a> {
+    pub(crate) fn new(tx: Transaction<'a>) -> FeedBatch<'a> {
+        FeedBatch { tx }
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored item of `feed` with key `guid`, if any.
+    pub fn find_item(&self, feed: FeedId, guid: &str) -> Result<Option<StoredItem>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, story_id, fingerprint, content_hash, raw_content, title, link FROM items \
+             WHERE feed_id = ?1 AND guid = ?2",
+        )?;
+        let row = stmt
+            .query_row(params![feed.0, guid], |r| {
+                Ok(StoredItem {
+                    id: ItemId(r.get(0)?),
+                    story: r.get::<_, Option<i64>>(1)?.map(StoryId),
+                    fingerprint: Fingerprint {
+                        simhash: from_sql_u64(r.get(2)?),
+                        content_hash: from_sql_u64(r.get(3)?),
+                    },
+                    raw_content: r.get(4)?,
+                    title: r.get(5)?,
+                    link: r.get(6)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Inserts a new item, not yet in any story.
+    pub fn insert_item(&self, item: &NewItem<'_>, now: DateTime<Utc>) -> Result<ItemId> {
+        let raw = item.raw;
+        let clean = item.clean;
+        let now = timestamp(now);
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO items(feed_id, guid, key_source, link, canonical_link, platform_id, title, clean_title, \
+                               published_at, fetched_at, updated_at, raw_content, body_kind, clean_text, \
+                               fingerprint, content_hash, word_count) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        stmt.execute(params![
+            item.feed.0,
+            raw.guid,
+            raw.key_source.as_str(),
+            raw.link,
+            clean.canonical_link,
+            raw.platform_id,
+            raw.title,
+            clean.clean_title,
+            raw.published_at.map(timestamp),
+            now,
+            raw.body,
+            body_kind_str(raw),
+            clean.clean_text,
+            to_sql_u64(item.fingerprint.simhash),
+            to_sql_u64(item.fingerprint.content_hash),
+            item.word_count,
+        ])?;
+        let id = ItemId(self.tx.last_insert_rowid());
+        self.replace_removed_lines(id, &clean.removed)?;
+        Ok(id)
+    }
+
+    /// Replaces a stored item's content with a newer version of it (same feed, same guid).
+    /// Its story is left as it is; the caller re-decides it.
+    pub fn update_item(&self, id: ItemId, item: &NewItem<'_>, now: DateTime<Utc>) -> Result<()> {
+        let raw = item.raw;
+        let clean = item.clean;
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE items SET key_source = ?2, link = ?3, canonical_link = ?4, platform_id = ?5, title = ?6, \
+                              clean_title = ?7, published_at = COALESCE(?8, published_at), updated_at = ?9, \
+                              raw_content = ?10, body_kind = ?11, clean_text = ?12, fingerprint = ?13, \
+                              content_hash = ?14, word_count = ?15 \
+             WHERE id = ?1",
+        )?;
+        stmt.execute(params![
+            id.0,
+            raw.key_source.as_str(),
+            raw.link,
+            clean.canonical_link,
+            raw.platform_id,
+            raw.title,
+            clean.clean_title,
+            raw.published_at.map(timestamp),
+            timestamp(now),
+            raw.body,
+            body_kind_str(raw),
+            clean.clean_text,
+            to_sql_u64(item.fingerprint.simhash),
+            to_sql_u64(item.fingerprint.content_hash),
+            item.word_count,
+        ])?;
+        self.replace_removed_lines(id, &clean.removed)?;
+        Ok(())
+    }
+
+    fn replace_removed_lines(&self, id: ItemId, removed: &[RemovedLine]) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM removed_lines WHERE item_id = ?1")?.execute([id.0])?;
+        let mut stmt =
+            self.tx.prepare_cached("INSERT INTO removed_lines(item_id, position, line, rule) VALUES (?1, ?2, ?3, ?4)")?;
+        for r in removed {
+            stmt.execute(params![id.0, r.position, r.line, r.rule])?;
+        }
+        Ok(())
+    }
+
+    /// Puts `item` into the story the deduplicator chose (a new one for
+    /// [`Decision::NewStory`]) and brings that story's canonical item, counts, times and
+    /// distances up to date. Returns the story.
+    pub fn assign_story(&self, item: ItemId, decision: &Decision, now: DateTime<Utc>) -> Result<StoryId> {
+        let (story, matched) = match *decision {
+            Decision::NewStory => {
+                let now = timestamp(now);
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO stories(canonical_item_id, first_seen_at, last_seen_at, item_count) \
+                         VALUES (?1, ?2, ?2, 0)",
+                    )?
+                    .execute(params![item.0, now])?;
+                (StoryId(self.tx.last_insert_rowid()), None)
+            }
+            Decision::Join { story, matched_item, .. } => (story, Some(matched_item)),
+        };
+        self.tx
+            .prepare_cached("UPDATE items SET story_id = ?2, match_method = ?3, matched_item_id = ?4 WHERE id = ?1")?
+            .execute(params![item.0, story.0, decision.method().as_str(), matched.map(|m| m.0)])?;
+        self.refresh_story(story)?;
+        Ok(story)
+    }
+
+    /// Takes `item` out of its story (before re-deciding it). A story left empty is deleted.
+    pub fn leave_story(&self, item: ItemId) -> Result<Option<StoryId>> {
+        let story: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT story_id FROM items WHERE id = ?1")?
+            .query_row([item.0], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let Some(story) = story.map(StoryId) else { return Ok(None) };
+        self.tx
+            .prepare_cached("UPDATE items SET story_id = NULL, match_method = NULL, matched_item_id = NULL, distance = NULL WHERE id = ?1")?
+            .execute([item.0])?;
+        // Items that joined the story because of this one keep their story; only the pointer
+        // to the item they matched can go stale, and it stays as a record of the decision.
+        self.refresh_story(story)?;
+        Ok(Some(story))
+    }
+
+    /// Recomputes a story's canonical item (earliest published; among equals the longest text,
+    /// then the first stored), title, item count, first and last seen times, and every member's
+    /// distance to the canonical fingerprint. Deletes the story if it has no items left.
+    pub fn refresh_story(&self, story: StoryId) -> Result<()> {
+        let members: Vec<(i64, u64)> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, fingerprint FROM items WHERE story_id = ?1 \
+                 ORDER BY COALESCE(published_at, fetched_at), word_count DESC, id",
+            )?
+            .query_map([story.0], |r| Ok((r.get(0)?, from_sql_u64(r.get(1)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(canonical, canonical_fp)) = members.first() else {
+            self.tx.prepare_cached("DELETE FROM stories WHERE id = ?1")?.execute([story.0])?;
+            return Ok(());
+        };
+        self.tx
+            .prepare_cached(
+                "UPDATE stories SET canonical_item_id = ?2, \
+                        title = (SELECT COALESCE(NULLIF(clean_title, ''), title) FROM items WHERE id = ?2), \
+                        item_count = ?3, \
+                        first_seen_at = (SELECT min(fetched_at) FROM items WHERE story_id = ?1), \
+                        last_seen_at = (SELECT max(fetched_at) FROM items WHERE story_id = ?1) \
+                 WHERE id = ?1",
+            )?
+            .execute(params![story.0, canonical, members.len() as i64])?;
+        let mut set_distance =
+            self.tx.prepare_cached("UPDATE items SET distance = ?2 WHERE id = ?1 AND distance IS NOT ?2")?;
+        for (id, fp) in members {
+            set_distance.execute(params![id, (fp ^ canonical_fp).count_ones()])?;
+        }
+        Ok(())
+    }
+
+    /// Records the outcome of a fetch on its feed.
+    pub fn record_outcome(&self, feed: FeedId, outcome: &FeedOutcome, now: DateTime<Utc>) -> Result<()> {
+        let now = timestamp(now);
+        match outcome {
+            FeedOutcome::Success { status, validators, title, body_hash, next_fetch_at } => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE feeds SET etag = ?2, last_modified = ?3, title = COALESCE(?4, title), \
+                                body_hash = COALESCE(?5, body_hash), last_fetched_at = ?6, next_fetch_at = ?7, \
+                                last_status = ?8, last_error = NULL, error_count = 0 \
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        feed.0,
+                        validators.etag,
+                        validators.last_modified,
+                        title,
+                        body_hash,
+                        now,
+                        timestamp(*next_fetch_at),
+                        status
+                    ])?;
+            }
+            FeedOutcome::Failure { status, error, next_fetch_at } => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE feeds SET last_fetched_at = ?2, next_fetch_at = ?3, last_status = ?4, \
+                                last_error = ?5, error_count = error_count + 1 \
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![feed.0, now, timestamp(*next_fetch_at), status, error])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn body_kind_str(raw: &RawItem) -> &'static str {
+    match raw.body_kind {
+        newsdedup_model::BodyKind::Html => "html",
+        newsdedup_model::BodyKind::Text => "text",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use chrono::TimeZone;
+    use newsdedup_model::{BodyKind, KeySource, MatchMethod};
+
+    fn raw(guid: &str, published_hour: u32, body: &str) -> RawItem {
+        RawItem {
+            guid: guid.into(),
+            key_source: KeySource::Guid,
+            link: None,
+            title: Some(format!("Title {guid}")),
+            published_at: Some(Utc.with_ymd_and_hms(2026, 1, 1, published_hour, 0, 0).unwrap()),
+            updated_at: None,
+            body: body.into(),
+            body_kind: BodyKind::Text,
+            platform_id: None,
+        }
+    }
+
+    fn clean(text: &str) -> CleanItem {
+        CleanItem {
+            clean_title: "Clean".into(),
+            clean_text: text.into(),
+            folded_text: text.to_lowercase(),
+            removed: vec![RemovedLine { position: 1, line: "Subscribe!".into(), rule: "en.subscribe".into() }],
+            canonical_link: None,
+        }
+    }
+
+    #[test]
+    fn earliest_published_member_becomes_canonical() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let (f, _) = store.add_feed("f", now).unwrap();
+        let batch = store.begin().unwrap();
+        let (r1, c1) = (raw("late", 9, "x"), clean("x"));
+        let late = batch
+            .insert_item(&NewItem { feed: f, raw: &r1, clean: &c1, fingerprint: Fingerprint { simhash: 0b1111, content_hash: 1 }, word_count: 1 }, now)
+            .unwrap();
+        let story = batch.assign_story(late, &Decision::NewStory, now).unwrap();
+        let (r2, c2) = (raw("early", 3, "y"), clean("y"));
+        let early = batch
+            .insert_item(&NewItem { feed: f, raw: &r2, clean: &c2, fingerprint: Fingerprint { simhash: 0b0011, content_hash: 2 }, word_count: 1 }, now)
+            .unwrap();
+        let join = Decision::Join { story, matched_item: late, method: MatchMethod::Near, distance: 2 };
+        assert_eq!(batch.assign_story(early, &join, now).unwrap(), story);
+        batch.commit().unwrap();
+
+        let conn = store.conn();
+        let (canonical, count): (i64, i64) = conn
+            .query_row("SELECT canonical_item_id, item_count FROM stories WHERE id = ?1", [story.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((canonical, count), (early.0, 2));
+        let d: i64 = conn.query_row("SELECT distance FROM items WHERE id = ?1", [late.0], |r| r.get(0)).unwrap();
+        assert_eq!(d, 2);
+        let rules: i64 = conn.query_row("SELECT count(*) FROM removed_lines", [], |r| r.get(0)).unwrap();
+        assert_eq!(rules, 2);
+
+        // Leaving: the story falls back to the remaining item, then disappears when empty.
+        let batch = store.begin().unwrap();
+        batch.leave_story(early).unwrap();
+        batch.leave_story(late).unwrap();
+        batch.commit().unwrap();
+        let n: i64 = store.conn().query_row("SELECT count(*) FROM stories", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn an_uncommitted_batch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let now = Utc::now();
+        let (f, _) = store.add_feed("f", now).unwrap();
+        {
+            let batch = store.begin().unwrap();
+            let (r, c) = (raw("a", 1, "x"), clean("x"));
+            let id = batch
+                .insert_item(&NewItem { feed: f, raw: &r, clean: &c, fingerprint: Fingerprint { simhash: 1, content_hash: 1 }, word_count: 1 }, now)
+                .unwrap();
+            batch.assign_story(id, &Decision::NewStory, now).unwrap();
+            // dropped here without commit
+        }
+        let n: i64 = store.conn().query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+}

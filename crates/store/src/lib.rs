@@ -1,0 +1,233 @@
+//! SQLite storage for newsdedup.
+//!
+//! This crate owns the database file and all SQL: the schema and its migrations ([`schema`]),
+//! the feeds table and its schedule ([`feeds`]), the per-feed write transaction that stores
+//! items, their stories and the feed's validators together ([`batch`]), and the read queries
+//! behind `stories`, `show`, `search`, `stats` and `export` ([`inspect`]). It knows nothing of
+//! HTTP, cleaning or fingerprint algorithms: callers pass in what those produced.
+//!
+//! Opening a database creates its folder, turns on foreign keys and WAL (so people can read
+//! the file while a daemon writes), sets `synchronous=NORMAL` (durable at each checkpoint,
+//! never corrupt) and a busy timeout, then applies pending migrations.
+
+pub mod batch;
+pub mod feeds;
+pub mod inspect;
+pub mod schema;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use batch::{FeedBatch, NewItem, StoredItem};
+pub use feeds::{FeedOutcome, FeedRow};
+pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFilter, StorySummary};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the folder for the database {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the database {} was written by a newer newsdedup (schema version {found}, this build knows {known})", path.display())]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
+
+/// The database. One `Store` owns one connection; the pipeline has exactly one writer.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::CreateDir { path: parent.to_path_buf(), source })?;
+        }
+        let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure().map_err(open_err)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database without migrating or writing (for people's queries while a
+    /// daemon runs). Fails if the file does not exist.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+        // Touch the schema so that a file that is not a database fails here, clearly.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(open_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
+        }
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    fn configure(&mut self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        // Reading the schema first makes a corrupt or non-database file fail on open.
+        self.conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        self.conn.pragma_update(None, "foreign_keys", true)?;
+        let mode: String = self.conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(journal_mode = %mode, "database could not switch to WAL mode");
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path, found: version, known: SCHEMA_VERSION });
+        }
+        for (i, migration) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tracing::debug!(version = i + 1, "applied schema migration");
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// A value from the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Starts the write transaction for one feed's results. Everything written through the
+    /// batch becomes visible at once on [`FeedBatch::commit`], or not at all.
+    pub fn begin(&mut self) -> Result<FeedBatch<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok(FeedBatch::new(tx))
+    }
+
+    /// Runs a quick integrity check (`PRAGMA quick_check`); `Ok(())` when the file is sound.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Formats a time as the store writes it: RFC 3339, UTC, whole seconds, `Z`.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Parses a stored timestamp.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// A 64-bit fingerprint as SQLite stores it: the same bits as a signed integer.
+pub fn to_sql_u64(v: u64) -> i64 {
+    v as i64
+}
+
+pub fn from_sql_u64(v: i64) -> u64 {
+    v as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_folder_and_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dir/news.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = store.conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, b"this is not sqlite, just some text that is long enough to have a header").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("junk.db"));
+        // The file is left exactly as it was.
+        assert!(std::fs::read(&path).unwrap().starts_with(b"this is not sqlite"));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let store = Store::open(&path).unwrap();
+        store.conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5).unwrap();
+        drop(store);
+        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+    }
+
+    #[test]
+    fn fingerprints_round_trip_through_signed_integers() {
+        for v in [0u64, 1, u64::MAX, 1 << 63, 0xdead_beef_cafe_f00d] {
+            assert_eq!(from_sql_u64(to_sql_u64(v)), v);
+        }
+    }
+}
