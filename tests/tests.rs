@@ -1,1 +1,14 @@
+//! End-to-end tests of the `newsdedup` binary: each runs the real executable against a
+//! database in a temporary folder, with feeds served by a local HTTP server on 127.0.0.1.
 
+// Shared helpers: temporary folders, running the binary, the local HTTP server, SQL checks.
+mod util;
+
+// Arguments, config files and databases that are wrong: exit codes and one-line reasons.
+mod cli;
+
+// The whole pipeline over HTTP: the repost example, reruns, updates in place, broken feeds.
+mod pipeline;
+
+// Feed lists, local ingestion, and the read commands (stories, show, search, stats, export).
+mod commands;

@@ -1,1 +1,209 @@
-fn main() {}
+//! The `newsdedup` binary: the command line, configuration, and the wiring of the stages.
+//!
+//! This is glue, not a library: parsing arguments and config (`cli`, `config`), running the
+//! pipeline that connects the fetcher, normaliser, deduplicator and store (`pipeline`,
+//! `writer`, `run`), and printing what the store knows (`inspect`). The work itself lives in
+//! the crates under `crates/`.
+
+mod cli;
+mod config;
+mod feedlist;
+mod inspect;
+mod logging;
+mod pipeline;
+mod run;
+mod schedule;
+mod writer;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cli::{Cli, Command, FeedsCommand};
+use config::Config;
+use newsdedup_store::{Store, StoryFilter};
+use std::process::ExitCode;
+
+/// A usage or configuration error: exit code 2, like a bad argument.
+#[derive(Debug)]
+struct UsageError;
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("usage error")
+    }
+}
+
+/// Exit codes (documented in the README).
+mod exit {
+    pub const OK: u8 = 0;
+    /// A failure at run time: the database is unusable, or no feed could be fetched at all.
+    pub const FAILURE: u8 = 1;
+    /// Bad arguments or configuration.
+    pub const USAGE: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    if let Err(e) = logging::init(cli.verbose, cli.quiet, cli.log_format) {
+        eprintln!("newsdedup: {e:#}");
+        return ExitCode::from(exit::USAGE);
+    }
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            // One line: the error and its causes, without the internal marker.
+            let mut message = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if cause == "usage error" || message.contains(&cause) {
+                    continue;
+                }
+                if !message.is_empty() {
+                    message.push_str(": ");
+                }
+                message.push_str(&cause);
+            }
+            eprintln!("newsdedup: {}", message.replace('\n', " "));
+            ExitCode::from(if usage { exit::USAGE } else { exit::FAILURE })
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    match &cli.config {
+        Some(path) => Config::load(path).context(UsageError),
+        None => Ok(Config::defaults()),
+    }
+}
+
+fn open_store(cli: &Cli) -> Result<Store> {
+    Store::open(&cli.db).context("the database is unusable")
+}
+
+fn open_store_read_only(cli: &Cli) -> Result<Store> {
+    if !cli.db.exists() {
+        anyhow::bail!(
+            "no database at {} (create one with `newsdedup feeds add` or `newsdedup ingest`)",
+            cli.db.display()
+        );
+    }
+    // Open read-write so that a database from an older version is migrated before reading;
+    // reads never block the daemon thanks to WAL.
+    open_store(cli)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let config = load_config(&cli)?;
+    let mut stdout = std::io::stdout().lock();
+    match &cli.command {
+        Command::Feeds(FeedsCommand::Add { feeds }) => {
+            let store = open_store(&cli)?;
+            let cwd = std::env::current_dir()?;
+            let now = chrono::Utc::now();
+            for address in feeds {
+                newsdedup_fetcher::Source::parse(address).context(UsageError)?;
+                let address = feedlist::normalise_address(address, &cwd);
+                let (id, new) = store.add_feed(&address, now)?;
+                println!("{} feed {id}: {address}", if new { "added" } else { "already present:" });
+            }
+            Ok(exit::OK)
+        }
+        Command::Feeds(FeedsCommand::Import { file }) => {
+            let addresses = feedlist::read_feed_list(file).context(UsageError)?;
+            let store = open_store(&cli)?;
+            let now = chrono::Utc::now();
+            let (mut added, mut present, mut refused) = (0, 0, 0);
+            for address in &addresses {
+                if let Err(e) = newsdedup_fetcher::Source::parse(address) {
+                    eprintln!("newsdedup: skipped {address}: {e}");
+                    refused += 1;
+                    continue;
+                }
+                if store.add_feed(address, now)?.1 {
+                    added += 1;
+                } else {
+                    present += 1;
+                }
+            }
+            println!("imported {}: {added} added, {present} already present, {refused} refused", file.display());
+            Ok(exit::OK)
+        }
+        Command::Feeds(FeedsCommand::List(flag)) => {
+            let store = open_store_read_only(&cli)?;
+            inspect::feeds_list(&store, flag.json, &mut stdout)?;
+            Ok(exit::OK)
+        }
+        Command::Run(args) => {
+            let store = open_store(&cli)?;
+            let summary = runtime()?.block_on(run::run_once(store, &config, args.all))?;
+            println!("{summary}");
+            if summary.feeds > 0 && summary.feeds_failed == summary.feeds {
+                eprintln!("newsdedup: no feed could be fetched");
+                return Ok(exit::FAILURE);
+            }
+            Ok(exit::OK)
+        }
+        Command::Daemon(_) => {
+            let store = open_store(&cli)?;
+            let rt = runtime()?;
+            let summary = rt.block_on(async {
+                let shutdown = run::shutdown_on_signals()?;
+                run::daemon(store, &config, shutdown).await
+            })?;
+            println!("{summary}");
+            Ok(exit::OK)
+        }
+        Command::Ingest(args) => {
+            let store = open_store(&cli)?;
+            let summary = runtime()?.block_on(run::ingest(store, &config, &args.paths, args.feed.as_deref()))?;
+            println!("{summary}");
+            Ok(exit::OK)
+        }
+        Command::Stories(args) => {
+            let store = open_store_read_only(&cli)?;
+            let since = args
+                .since
+                .as_deref()
+                .map(|s| inspect::parse_since(s, chrono::Utc::now()))
+                .transpose()
+                .context(UsageError)?;
+            let feed = args.feed.as_deref().map(|f| {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                feedlist::normalise_address(f, &cwd)
+            });
+            let filter = StoryFilter { since, feed, min_items: args.min_items, limit: Some(args.limit) };
+            inspect::stories(&store, &filter, args.json.json, &mut stdout)?;
+            Ok(exit::OK)
+        }
+        Command::Show(args) => {
+            let store = open_store_read_only(&cli)?;
+            inspect::show(&store, args.story_id, args.json.json, &mut stdout)?;
+            Ok(exit::OK)
+        }
+        Command::Search(args) => {
+            let store = open_store_read_only(&cli)?;
+            inspect::search(&store, &args.query.join(" "), args.limit, args.json.json, &mut stdout)?;
+            Ok(exit::OK)
+        }
+        Command::Stats(flag) => {
+            let store = open_store_read_only(&cli)?;
+            inspect::stats(&store, flag.json, &mut stdout)?;
+            Ok(exit::OK)
+        }
+        Command::Export(args) => {
+            let store = open_store_read_only(&cli)?;
+            drop(stdout);
+            inspect::export(&store, args.format, args.output.as_deref())?;
+            Ok(exit::OK)
+        }
+    }
+}

@@ -60,11 +60,14 @@ pub struct DedupConfig {
     /// Items with fewer words than this never match by near duplicate: a sentence shares too
     /// little to tell a repost from a coincidence.
     pub min_words_for_near: usize,
+    /// Exact and near matches only between items published at most this many seconds apart
+    /// (`None`: any distance in time). Identity matches ignore it.
+    pub window_secs: Option<i64>,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        DedupConfig { max_distance: 3, min_words_for_near: 8 }
+        DedupConfig { max_distance: 3, min_words_for_near: 8, window_secs: Some(30 * 86400) }
     }
 }
 
@@ -78,6 +81,8 @@ pub struct IndexEntry {
     pub word_count: u32,
     /// Canonical link, or platform id, when the item has one that identifies it across feeds.
     pub identity_keys: Vec<String>,
+    /// Publication time (or, lacking one, fetch time) in Unix seconds.
+    pub published: i64,
 }
 
 /// An item awaiting a decision.
@@ -87,6 +92,8 @@ pub struct Candidate<'a> {
     pub fingerprint: Fingerprint,
     pub word_count: u32,
     pub identity_keys: &'a [String],
+    /// Publication time (or, lacking one, fetch time) in Unix seconds.
+    pub published: i64,
 }
 
 /// The in-memory index of stored items' fingerprints and identities.
@@ -173,14 +180,18 @@ impl Deduplicator {
     pub fn decide(&self, candidate: &Candidate<'_>) -> Decision {
         for key in candidate.identity_keys {
             if let Some(slots) = self.by_identity.get(key) {
-                if let Some(e) = slots.iter().filter_map(|s| self.entries[*s].as_ref()).find(|e| e.feed != candidate.feed) {
+                if let Some(e) =
+                    slots.iter().filter_map(|s| self.entries[*s].as_ref()).find(|e| e.feed != candidate.feed)
+                {
                     return self.join(e, candidate, MatchMethod::Identity);
                 }
             }
         }
+        let in_window =
+            |e: &IndexEntry| self.config.window_secs.is_none_or(|w| (e.published - candidate.published).abs() <= w);
         if candidate.word_count > 0 {
             if let Some(slots) = self.by_hash.get(&candidate.fingerprint.content_hash) {
-                if let Some(e) = slots.iter().filter_map(|s| self.entries[*s].as_ref()).next() {
+                if let Some(e) = slots.iter().filter_map(|s| self.entries[*s].as_ref()).find(|e| in_window(e)) {
                     return self.join(e, candidate, MatchMethod::Exact);
                 }
             }
@@ -190,7 +201,7 @@ impl Deduplicator {
         }
         let mut best: Option<(u32, &IndexEntry)> = None;
         for e in self.entries.iter().flatten() {
-            if (e.word_count as usize) < self.config.min_words_for_near {
+            if (e.word_count as usize) < self.config.min_words_for_near || !in_window(e) {
                 continue;
             }
             let d = e.fingerprint.distance(&candidate.fingerprint);
@@ -249,6 +260,7 @@ mod tests {
             fingerprint: fingerprint(text),
             word_count: words(text).count() as u32,
             identity_keys: Vec::new(),
+            published: 0,
         }
     }
 
@@ -258,6 +270,7 @@ mod tests {
             fingerprint: fingerprint(text),
             word_count: words(text).count() as u32,
             identity_keys: keys,
+            published: 3600,
         })
     }
 
@@ -273,12 +286,15 @@ mod tests {
         let mut d = Deduplicator::new(DedupConfig::default());
         d.insert(entry(1, 10, 1, ARTICLE));
         let decision = decide(&d, 2, &ARTICLE.replace('"', "'"), &[]);
-        assert_eq!(decision, Decision::Join { story: StoryId(10), matched_item: ItemId(1), method: MatchMethod::Exact, distance: 0 });
+        assert_eq!(
+            decision,
+            Decision::Join { story: StoryId(10), matched_item: ItemId(1), method: MatchMethod::Exact, distance: 0 }
+        );
     }
 
     #[test]
     fn a_small_edit_is_a_near_match_and_another_story_is_not() {
-        let mut d = Deduplicator::new(DedupConfig { max_distance: 12, min_words_for_near: 8 });
+        let mut d = Deduplicator::new(DedupConfig { max_distance: 12, ..DedupConfig::default() });
         d.insert(entry(1, 10, 1, ARTICLE));
         let edited = ARTICLE.replace("three tweets", "3 tweets");
         assert!(matches!(decide(&d, 2, &edited, &[]), Decision::Join { method: MatchMethod::Near, .. }));
@@ -296,6 +312,15 @@ mod tests {
         let keys = vec!["https://example.org/a".to_string()];
         assert!(matches!(decide(&d, 2, "short summary", &keys), Decision::Join { method: MatchMethod::Identity, .. }));
         assert_eq!(decide(&d, 1, "short summary", &keys), Decision::NewStory);
+    }
+
+    #[test]
+    fn items_far_apart_in_time_do_not_match_by_text() {
+        let mut d = Deduplicator::new(DedupConfig { window_secs: Some(86400), ..DedupConfig::default() });
+        let mut old = entry(1, 10, 1, ARTICLE);
+        old.published = -5 * 86400;
+        d.insert(old);
+        assert_eq!(decide(&d, 2, ARTICLE, &[]), Decision::NewStory);
     }
 
     #[test]

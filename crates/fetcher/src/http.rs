@@ -2,7 +2,9 @@
 
 use crate::FetchError;
 use newsdedup_model::Validators;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
 use std::time::Duration;
 use url::Url;
 
@@ -42,7 +44,9 @@ pub fn default_user_agent() -> String {
 #[derive(Debug)]
 pub enum Fetched {
     /// The server answered 304: the document is unchanged since the validators were issued.
-    NotModified { validators: Validators },
+    NotModified {
+        validators: Validators,
+    },
     Body(HttpResponse),
 }
 
@@ -145,9 +149,5 @@ impl HttpClient {
 }
 
 fn header_string(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }

@@ -28,9 +28,7 @@ impl Source {
             Some(s) if s.eq_ignore_ascii_case("file") => {
                 let url = Url::parse(address)
                     .map_err(|source| FetchError::InvalidUrl { address: address.to_string(), source })?;
-                url.to_file_path()
-                    .map(Source::File)
-                    .map_err(|()| FetchError::UnsupportedScheme(address.to_string()))
+                url.to_file_path().map(Source::File).map_err(|()| FetchError::UnsupportedScheme(address.to_string()))
             }
             Some(_) => Err(FetchError::UnsupportedScheme(address.to_string())),
             None => Ok(Source::File(PathBuf::from(address))),

@@ -15,9 +15,7 @@
 
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
-use html5ever::tokenizer::{
-    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
+use html5ever::tokenizer::{BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use std::cell::RefCell;
 
 /// Converts an HTML fragment to its lines of text. Lines are whitespace-tidied and never empty.
@@ -30,7 +28,13 @@ pub fn html_to_lines(html: &str) -> Vec<String> {
     tokenizer.end();
     let mut state = tokenizer.sink.state.into_inner();
     state.break_line();
-    state.lines.into_iter().map(|l| decode_entities(&l)).map(|l| tidy_whitespace(&l)).filter(|l| !l.is_empty()).collect()
+    state
+        .lines
+        .into_iter()
+        .map(|l| decode_entities(&l))
+        .map(|l| tidy_whitespace(&l))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Converts a plain-text body to its lines: literal character references (common in YouTube
@@ -43,11 +47,51 @@ pub fn text_to_lines(text: &str) -> Vec<String> {
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "address" | "article" | "aside" | "blockquote" | "body" | "caption" | "center" | "dd" | "details"
-            | "dialog" | "dir" | "div" | "dl" | "dt" | "fieldset" | "figcaption" | "figure" | "footer"
-            | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "header" | "hgroup" | "hr" | "html" | "li" | "main"
-            | "menu" | "nav" | "ol" | "p" | "pre" | "section" | "summary" | "table" | "tbody" | "td" | "tfoot"
-            | "th" | "thead" | "tr" | "ul"
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "body"
+            | "caption"
+            | "center"
+            | "dd"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "li"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "td"
+            | "tfoot"
+            | "th"
+            | "thead"
+            | "tr"
+            | "ul"
     )
 }
 
@@ -55,8 +99,24 @@ fn is_block(name: &str) -> bool {
 fn is_skipped(name: &str) -> bool {
     matches!(
         name,
-        "script" | "style" | "iframe" | "noscript" | "template" | "form" | "select" | "textarea" | "button"
-            | "object" | "embed" | "svg" | "math" | "head" | "title" | "noembed" | "noframes" | "xmp"
+        "script"
+            | "style"
+            | "iframe"
+            | "noscript"
+            | "template"
+            | "form"
+            | "select"
+            | "textarea"
+            | "button"
+            | "object"
+            | "embed"
+            | "svg"
+            | "math"
+            | "head"
+            | "title"
+            | "noembed"
+            | "noframes"
+            | "xmp"
     )
 }
 
@@ -89,34 +149,22 @@ impl SinkState {
 
     fn tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         let name: &str = &tag.name;
+        let start = tag.kind == TagKind::StartTag;
+        if start && is_skipped(name) && !tag.self_closing {
+            self.skipping.push(name.to_string());
+            // Script and style contents must be read as raw text, as a tree builder would.
+            return raw_kind(name).map_or(TokenSinkResult::Continue, TokenSinkResult::RawData);
+        }
         if let Some(open) = self.skipping.last() {
-            if tag.kind == TagKind::EndTag && open == name {
+            if !start && open == name {
                 self.skipping.pop();
-            } else if tag.kind == TagKind::StartTag && is_skipped(name) && !tag.self_closing {
-                self.skipping.push(name.to_string());
-                if let Some(kind) = raw_kind(name) {
-                    return TokenSinkResult::RawData(kind);
-                }
             }
             return TokenSinkResult::Continue;
         }
-        match tag.kind {
-            TagKind::StartTag if is_skipped(name) => {
-                if !tag.self_closing {
-                    self.skipping.push(name.to_string());
-                    if let Some(kind) = raw_kind(name) {
-                        return TokenSinkResult::RawData(kind);
-                    }
-                }
-            }
-            _ if name == "br" => self.break_line(),
-            _ if is_block(name) => self.break_line(),
-            _ if name == "img" => {
-                // An image's alt text is part of the prose only rarely; it is dropped.
-            }
-            _ => {
-                // Inline elements separate words only when the markup had whitespace.
-            }
+        // Block boundaries and <br> end a line; inline elements (and images, whose alt text
+        // is rarely prose) do not.
+        if name == "br" || is_block(name) {
+            self.break_line();
         }
         TokenSinkResult::Continue
     }
@@ -251,10 +299,7 @@ mod tests {
     #[test]
     fn paragraphs_and_breaks_become_lines() {
         let html = "<p>First <b>bold</b> paragraph.</p>\n<p>Second<br>line two<br/>line three</p><ul><li>one</li><li>two</li></ul>";
-        assert_eq!(
-            html_to_lines(html),
-            ["First bold paragraph.", "Second", "line two", "line three", "one", "two"]
-        );
+        assert_eq!(html_to_lines(html), ["First bold paragraph.", "Second", "line two", "line three", "one", "two"]);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub mod title;
 use newsdedup_model::{BodyKind, CleanItem, RawItem, RemovedLine};
 pub use rules::{Place, Rule, RuleError, RuleSet};
 
+/// The rule id recorded when a body's first line repeats the title.
+pub const TITLE_REPEAT_RULE: &str = "builtin.title-repeat";
+
 /// Cleans items with a fixed set of rules.
 #[derive(Debug, Clone, Default)]
 pub struct Normaliser {
@@ -36,11 +39,23 @@ impl Normaliser {
     /// Cleans one item.
     pub fn normalise(&self, item: &RawItem) -> CleanItem {
         let lines = body_lines(&item.body, item.body_kind);
-        let (kept, removed) = self.remove_boilerplate(lines);
+        let clean_title = item.title.as_deref().map(title::clean_title).unwrap_or_default();
+        let (mut kept, mut removed) = self.remove_boilerplate(lines);
+        // A first line that only repeats the title (Telegram posts open with the headline in
+        // bold) is the title, not the story's text.
+        if kept.len() > 1
+            && !clean_title.is_empty()
+            && fold::fold_line(&title::clean_title(&kept[0])) == fold::fold_line(&clean_title)
+        {
+            let line = kept.remove(0);
+            let position = (0..).find(|p| !removed.iter().any(|r: &RemovedLine| r.position == *p)).unwrap_or(0);
+            removed.push(RemovedLine { position, line, rule: TITLE_REPEAT_RULE.to_string() });
+            removed.sort_by_key(|r| r.position);
+        }
         let clean_text = kept.join("\n");
         let folded_text = fold::fold(&clean_text);
         CleanItem {
-            clean_title: item.title.as_deref().map(title::clean_title).unwrap_or_default(),
+            clean_title,
             clean_text,
             folded_text,
             removed,
@@ -126,6 +141,18 @@ comment = "source line"
         assert_eq!(rules, [(2, "t.subscribe"), (3, "t.source")]);
         assert_eq!(clean.clean_title, "Something happened");
         assert_eq!(clean.canonical_link.as_deref(), Some("https://example.org/a"));
+    }
+
+    #[test]
+    fn a_leading_line_repeating_the_title_is_removed() {
+        let n = Normaliser::new(RuleSet::from_packs([("t", PACK)]).unwrap());
+        let clean =
+            n.normalise(&item("<b>Something happened</b><br><br>It did, today.<br>Please subscribe", BodyKind::Html));
+        assert_eq!(clean.clean_text, "It did, today.");
+        let rules: Vec<(u32, &str)> = clean.removed.iter().map(|r| (r.position, r.rule.as_str())).collect();
+        assert_eq!(rules, [(0, TITLE_REPEAT_RULE), (2, "t.subscribe")]);
+        // A body that is only the title keeps it.
+        assert_eq!(n.normalise(&item("Something happened", BodyKind::Text)).clean_text, "Something happened");
     }
 
     #[test]

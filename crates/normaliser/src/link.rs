@@ -13,8 +13,24 @@ fn is_tracking_param(name: &str) -> bool {
     name.starts_with("utm_")
         || matches!(
             name.as_str(),
-            "fbclid" | "gclid" | "dclid" | "gbraid" | "wbraid" | "msclkid" | "mc_cid" | "mc_eid" | "yclid" | "igshid"
-                | "_hsenc" | "_hsmi" | "mkt_tok" | "ref_src" | "cmpid" | "ocid" | "at_medium" | "at_campaign"
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "gbraid"
+                | "wbraid"
+                | "msclkid"
+                | "mc_cid"
+                | "mc_eid"
+                | "yclid"
+                | "igshid"
+                | "_hsenc"
+                | "_hsmi"
+                | "mkt_tok"
+                | "ref_src"
+                | "cmpid"
+                | "ocid"
+                | "at_medium"
+                | "at_campaign"
         )
 }
 
@@ -29,8 +45,11 @@ pub fn canonical_link(link: &str) -> String {
         let _ = url.set_port(None);
     }
     url.set_fragment(None);
-    let mut params: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| !is_tracking_param(k)).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut params: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking_param(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     if params.is_empty() {
         url.set_query(None);
     } else {

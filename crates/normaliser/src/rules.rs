@@ -69,12 +69,8 @@ pub struct Rule {
 /// Why a rule pack could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
-    #[error("rule pack {pack}: {source}")]
-    Syntax {
-        pack: String,
-        #[source]
-        source: toml::de::Error,
-    },
+    #[error("rule pack {pack}: line {line}: {message}")]
+    Syntax { pack: String, line: usize, message: String },
     #[error("rule pack {pack}: rule {id}: invalid pattern: {source}")]
     Pattern {
         pack: String,
@@ -107,8 +103,11 @@ impl RuleSet {
         let mut rules = Vec::new();
         let mut ids = HashSet::new();
         for (pack, text) in packs {
-            let file: PackFile =
-                toml::from_str(text).map_err(|source| RuleError::Syntax { pack: pack.to_string(), source })?;
+            let file: PackFile = toml::from_str(text).map_err(|e: toml::de::Error| RuleError::Syntax {
+                pack: pack.to_string(),
+                line: e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+                message: e.message().to_string(),
+            })?;
             for r in file.rules {
                 if r.id.is_empty() || !r.id.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_')) {
                     return Err(RuleError::BadId { pack: pack.to_string(), id: r.id });

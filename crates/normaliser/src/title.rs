@@ -33,7 +33,9 @@ fn is_decoration(c: char) -> bool {
 }
 
 fn strip_decoration(t: &str) -> String {
-    let trimmed = t.trim_matches(|c: char| is_decoration(c) || c.is_whitespace() || matches!(c, '|' | '•' | '·' | '-' | '–' | '—'));
+    let trimmed = t.trim_matches(|c: char| {
+        is_decoration(c) || c.is_whitespace() || matches!(c, '|' | '•' | '·' | '-' | '–' | '—')
+    });
     // Never strip a title down to nothing.
     if trimmed.chars().any(char::is_alphanumeric) {
         trimmed.to_string()
@@ -109,7 +111,12 @@ mod tests {
 
     #[test]
     fn ordinary_titles_are_left_alone() {
-        for t in ["Blair's hope for Blunkett return", "US: the view from Washington", "UK, EU agree deal", "Row over 'police' power for CSOs"] {
+        for t in [
+            "Blair's hope for Blunkett return",
+            "US: the view from Washington",
+            "UK, EU agree deal",
+            "Row over 'police' power for CSOs",
+        ] {
             assert_eq!(clean_title(t), t);
         }
     }

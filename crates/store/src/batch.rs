@@ -141,8 +141,9 @@ impl<'a> FeedBatch<'a> {
 
     fn replace_removed_lines(&self, id: ItemId, removed: &[RemovedLine]) -> Result<()> {
         self.tx.prepare_cached("DELETE FROM removed_lines WHERE item_id = ?1")?.execute([id.0])?;
-        let mut stmt =
-            self.tx.prepare_cached("INSERT INTO removed_lines(item_id, position, line, rule) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO removed_lines(item_id, position, line, rule) VALUES (?1, ?2, ?3, ?4)")?;
         for r in removed {
             stmt.execute(params![id.0, r.position, r.line, r.rule])?;
         }
@@ -309,12 +310,30 @@ mod tests {
         let batch = store.begin().unwrap();
         let (r1, c1) = (raw("late", 9, "x"), clean("x"));
         let late = batch
-            .insert_item(&NewItem { feed: f, raw: &r1, clean: &c1, fingerprint: Fingerprint { simhash: 0b1111, content_hash: 1 }, word_count: 1 }, now)
+            .insert_item(
+                &NewItem {
+                    feed: f,
+                    raw: &r1,
+                    clean: &c1,
+                    fingerprint: Fingerprint { simhash: 0b1111, content_hash: 1 },
+                    word_count: 1,
+                },
+                now,
+            )
             .unwrap();
         let story = batch.assign_story(late, &Decision::NewStory, now).unwrap();
         let (r2, c2) = (raw("early", 3, "y"), clean("y"));
         let early = batch
-            .insert_item(&NewItem { feed: f, raw: &r2, clean: &c2, fingerprint: Fingerprint { simhash: 0b0011, content_hash: 2 }, word_count: 1 }, now)
+            .insert_item(
+                &NewItem {
+                    feed: f,
+                    raw: &r2,
+                    clean: &c2,
+                    fingerprint: Fingerprint { simhash: 0b0011, content_hash: 2 },
+                    word_count: 1,
+                },
+                now,
+            )
             .unwrap();
         let join = Decision::Join { story, matched_item: late, method: MatchMethod::Near, distance: 2 };
         assert_eq!(batch.assign_story(early, &join, now).unwrap(), story);
@@ -322,7 +341,9 @@ mod tests {
 
         let conn = store.conn();
         let (canonical, count): (i64, i64) = conn
-            .query_row("SELECT canonical_item_id, item_count FROM stories WHERE id = ?1", [story.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT canonical_item_id, item_count FROM stories WHERE id = ?1", [story.0], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .unwrap();
         assert_eq!((canonical, count), (early.0, 2));
         let d: i64 = conn.query_row("SELECT distance FROM items WHERE id = ?1", [late.0], |r| r.get(0)).unwrap();
@@ -349,7 +370,16 @@ mod tests {
             let batch = store.begin().unwrap();
             let (r, c) = (raw("a", 1, "x"), clean("x"));
             let id = batch
-                .insert_item(&NewItem { feed: f, raw: &r, clean: &c, fingerprint: Fingerprint { simhash: 1, content_hash: 1 }, word_count: 1 }, now)
+                .insert_item(
+                    &NewItem {
+                        feed: f,
+                        raw: &r,
+                        clean: &c,
+                        fingerprint: Fingerprint { simhash: 1, content_hash: 1 },
+                        word_count: 1,
+                    },
+                    now,
+                )
                 .unwrap();
             batch.assign_story(id, &Decision::NewStory, now).unwrap();
             // dropped here without commit

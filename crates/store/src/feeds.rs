@@ -153,7 +153,11 @@ mod tests {
             )
             .unwrap();
         batch
-            .record_outcome(b, &FeedOutcome::Failure { status: Some(500), error: "boom".into(), next_fetch_at: t(3) }, t(1))
+            .record_outcome(
+                b,
+                &FeedOutcome::Failure { status: Some(500), error: "boom".into(), next_fetch_at: t(3) },
+                t(1),
+            )
             .unwrap();
         batch.commit().unwrap();
         let due: Vec<FeedId> = store.due_feeds(t(4)).unwrap().iter().map(|f| f.id).collect();

@@ -17,6 +17,8 @@ pub struct IndexRow {
     pub word_count: u32,
     pub canonical_link: Option<String>,
     pub platform_id: Option<String>,
+    /// Publication time, or fetch time when the feed gave none.
+    pub published: DateTime<Utc>,
 }
 
 /// One line of `newsdedup stories`.
@@ -141,7 +143,8 @@ impl Store {
     pub fn index_rows(&self, since: Option<DateTime<Utc>>) -> Result<Vec<IndexRow>> {
         let since = since.map(timestamp).unwrap_or_default();
         let mut stmt = self.conn().prepare(
-            "SELECT id, story_id, feed_id, fingerprint, content_hash, word_count, canonical_link, platform_id \
+            "SELECT id, story_id, feed_id, fingerprint, content_hash, word_count, canonical_link, platform_id, \
+                    COALESCE(published_at, fetched_at) \
              FROM items WHERE story_id IS NOT NULL AND COALESCE(published_at, fetched_at) >= ?1 ORDER BY id",
         )?;
         let rows = stmt
@@ -150,10 +153,14 @@ impl Store {
                     item: ItemId(r.get(0)?),
                     story: StoryId(r.get(1)?),
                     feed: FeedId(r.get(2)?),
-                    fingerprint: Fingerprint { simhash: from_sql_u64(r.get(3)?), content_hash: from_sql_u64(r.get(4)?) },
+                    fingerprint: Fingerprint {
+                        simhash: from_sql_u64(r.get(3)?),
+                        content_hash: from_sql_u64(r.get(4)?),
+                    },
                     word_count: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
                     canonical_link: r.get(6)?,
                     platform_id: r.get(7)?,
+                    published: parse_timestamp(&r.get::<_, String>(8)?).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -222,8 +229,9 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut removed =
-            self.conn().prepare("SELECT position, line, rule FROM removed_lines WHERE item_id = ?1 ORDER BY position")?;
+        let mut removed = self
+            .conn()
+            .prepare("SELECT position, line, rule FROM removed_lines WHERE item_id = ?1 ORDER BY position")?;
         for item in &mut items {
             item.removed_lines = removed
                 .query_map([item.id], |r| Ok(RemovedLine { position: r.get(0)?, line: r.get(1)?, rule: r.get(2)? }))?
@@ -260,14 +268,14 @@ impl Store {
     /// Totals and per-feed figures.
     pub fn stats(&self) -> Result<Stats> {
         let conn = self.conn();
-        let (feeds, feeds_failing): (i64, i64) = conn.query_row(
-            "SELECT count(*), COALESCE(sum(last_error IS NOT NULL), 0) FROM feeds",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (feeds, feeds_failing): (i64, i64) =
+            conn.query_row("SELECT count(*), COALESCE(sum(last_error IS NOT NULL), 0) FROM feeds", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         let items: i64 = conn.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
         let stories: i64 = conn.query_row("SELECT count(*) FROM stories", [], |r| r.get(0))?;
-        let in_stories: i64 = conn.query_row("SELECT count(*) FROM items WHERE story_id IS NOT NULL", [], |r| r.get(0))?;
+        let in_stories: i64 =
+            conn.query_row("SELECT count(*) FROM items WHERE story_id IS NOT NULL", [], |r| r.get(0))?;
         let removed_lines: i64 = conn.query_row("SELECT count(*) FROM removed_lines", [], |r| r.get(0))?;
         let mut stmt = conn.prepare(
             "SELECT f.id, f.url, f.title, \
@@ -294,7 +302,15 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Stats { feeds, feeds_failing, items, stories, reposts_folded: in_stories - stories, removed_lines, per_feed })
+        Ok(Stats {
+            feeds,
+            feeds_failing,
+            items,
+            stories,
+            reposts_folded: in_stories - stories,
+            removed_lines,
+            per_feed,
+        })
     }
 
     /// Calls `each` for every item, grouped by story (stories oldest first, the canonical item
@@ -335,15 +351,18 @@ impl Store {
     /// Every item's id and clean text, for recomputing fingerprints after an algorithm change.
     pub fn item_texts(&self) -> Result<Vec<(ItemId, String)>> {
         let mut stmt = self.conn().prepare("SELECT id, clean_text FROM items ORDER BY id")?;
-        let rows = stmt
-            .query_map([], |r| Ok((ItemId(r.get(0)?), r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt.query_map([], |r| Ok((ItemId(r.get(0)?), r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     /// Overwrites stored fingerprints (after an algorithm change), all in one transaction,
     /// and records the algorithm version they were computed with.
-    pub fn rewrite_fingerprints(&mut self, rows: &[(ItemId, Fingerprint, u32)], version_key: &str, version: &str) -> Result<()> {
+    pub fn rewrite_fingerprints(
+        &mut self,
+        rows: &[(ItemId, Fingerprint, u32)],
+        version_key: &str,
+        version: &str,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt =

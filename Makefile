@@ -1,0 +1,42 @@
+# newsdedup: common tasks. `make run` and `make test` are the two that matter.
+
+CARGO ?= cargo
+DB ?= newsdedup.db
+BIN := target/release/newsdedup
+CORPUS ?= ../shared/corpus
+
+.PHONY: all build run test test-slow lint bench corpus clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+# Ingest the bundled demo feeds into ./newsdedup.db and print what happened.
+run: build
+	$(BIN) --db $(DB) ingest config/demo/*.xml
+	@echo
+	$(BIN) --db $(DB) stats
+
+test:
+	$(CARGO) test --workspace --locked
+
+# Long-running checks kept out of `make test`.
+test-slow:
+	$(CARGO) test --workspace --locked -- --ignored
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+bench: build
+	$(CARGO) bench --workspace --locked
+	scripts/bench-ingest.sh $(CORPUS)
+
+# Score cleaning and dedup on the labelled dev corpus (needs python3).
+corpus: build
+	scripts/score-corpus.sh $(CORPUS)
+
+clean:
+	$(CARGO) clean
+	rm -f $(DB) $(DB)-wal $(DB)-shm

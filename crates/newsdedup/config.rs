@@ -1,0 +1,233 @@
+//! Settings: parsed, merged over the defaults, validated, and turned into the stages' settings.
+//!
+//! `config/default.toml` is compiled into the binary and is the single source of the defaults:
+//! a user's file is merged over it key by key, then the result is deserialized into typed
+//! structs that refuse unknown keys and values that make no sense, so a typo in a config file
+//! is an error at start-up, not a silently ignored setting.
+
+use anyhow::{bail, Context, Result};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The defaults, documented: the file people copy to start their own.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The built-in boilerplate rule packs, one per language.
+pub const BUILTIN_PACKS: &[(&str, &str)] = &[
+    ("builtin:en", include_str!("../../config/boilerplate/en.toml")),
+    ("builtin:ru", include_str!("../../config/boilerplate/ru.toml")),
+    ("builtin:common", include_str!("../../config/boilerplate/common.toml")),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub fetch: FetchConfig,
+    pub schedule: ScheduleConfig,
+    pub normalise: NormaliseConfig,
+    pub dedup: DedupConfig,
+    pub daemon: DaemonConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchConfig {
+    pub concurrency: NonZeroUsize,
+    pub connect_timeout: HumanDuration,
+    pub timeout: HumanDuration,
+    pub read_timeout: HumanDuration,
+    pub max_body_bytes: u64,
+    pub max_redirects: usize,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub interval: HumanDuration,
+    pub retry_after: HumanDuration,
+    pub max_backoff: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormaliseConfig {
+    pub builtin_packs: bool,
+    pub packs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    pub max_distance: u32,
+    pub min_words_for_near: usize,
+    pub window: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    pub tick: HumanDuration,
+}
+
+impl Config {
+    /// The defaults (config/default.toml as compiled in).
+    pub fn defaults() -> Config {
+        Config::from_toml(DEFAULT_TOML, None).expect("config/default.toml is valid")
+    }
+
+    /// Reads a config file and merges it over the defaults.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::from_toml(&text, path.parent()).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses `text` merged over the defaults; relative paths resolve against `base`.
+    pub fn from_toml(text: &str, base: Option<&Path>) -> Result<Config> {
+        let mut merged: toml::Table = toml::from_str(DEFAULT_TOML).expect("config/default.toml is valid TOML");
+        let user: toml::Table = toml::from_str(text).map_err(|e: toml::de::Error| {
+            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            anyhow::anyhow!("line {line}: {}", e.message())
+        })?;
+        merge(&mut merged, user);
+        let mut config: Config =
+            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))?;
+        if let Some(base) = base {
+            for p in &mut config.normalise.packs {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.fetch.max_body_bytes == 0 {
+            bail!("fetch.max_body_bytes must be greater than 0");
+        }
+        if self.schedule.interval.0.is_zero() {
+            bail!("schedule.interval must be longer than 0s");
+        }
+        if self.schedule.retry_after.0 > self.schedule.max_backoff.0 {
+            bail!("schedule.retry_after must not be longer than schedule.max_backoff");
+        }
+        if self.dedup.max_distance > 64 {
+            bail!("dedup.max_distance must be between 0 and 64");
+        }
+        if self.daemon.tick.0.is_zero() {
+            bail!("daemon.tick must be longer than 0s");
+        }
+        Ok(())
+    }
+
+    /// The rule packs to load: built-in ones (if enabled) then the user's, as (name, text).
+    pub fn rule_pack_texts(&self) -> Result<Vec<(String, String)>> {
+        let mut packs = Vec::new();
+        if self.normalise.builtin_packs {
+            packs.extend(BUILTIN_PACKS.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+        }
+        for path in &self.normalise.packs {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read rule pack {}", path.display()))?;
+            packs.push((path.display().to_string(), text));
+        }
+        Ok(packs)
+    }
+}
+
+/// Merges `over` into `base`: tables recursively, anything else replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// A duration written as a number and a unit: "500ms", "90s", "30m", "6h", "7d".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub fn parse(s: &str) -> Result<HumanDuration, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 =
+            num.parse().map_err(|_| format!("invalid duration {s:?}: expected a number and a unit, like \"30m\""))?;
+        let secs = match unit.trim() {
+            "ms" => return Ok(HumanDuration(Duration::from_millis(n))),
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            other => return Err(format!("invalid duration {s:?}: unknown unit {other:?} (use ms, s, m, h or d)")),
+        };
+        n.checked_mul(secs)
+            .map(|s| HumanDuration(Duration::from_secs(s)))
+            .ok_or_else(|| format!("duration {s:?} is too long"))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        HumanDuration::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_parse() {
+        let c = Config::defaults();
+        assert_eq!(c.fetch.concurrency.get(), 16);
+        assert_eq!(c.schedule.interval.0, Duration::from_secs(1800));
+        assert!(c.normalise.builtin_packs);
+    }
+
+    #[test]
+    fn a_user_file_overrides_only_what_it_names() {
+        let c = Config::from_toml("[schedule]\ninterval = \"2h\"\n", None).unwrap();
+        assert_eq!(c.schedule.interval.0, Duration::from_secs(7200));
+        assert_eq!(c.schedule.retry_after.0, Duration::from_secs(300));
+        assert_eq!(c.fetch.concurrency.get(), 16);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        assert!(Config::from_toml("[fetch]\nconcurency = 4\n", None).is_err());
+        assert!(Config::from_toml("[fetch]\nconcurrency = 0\n", None).is_err());
+        assert!(Config::from_toml("[schedule]\ninterval = \"soon\"\n", None).is_err());
+        assert!(Config::from_toml("[dedup]\nmax_distance = 99\n", None).is_err());
+        assert!(Config::from_toml("not toml at all [", None).is_err());
+    }
+
+    #[test]
+    fn builtin_packs_compile() {
+        let c = Config::defaults();
+        let texts = c.rule_pack_texts().unwrap();
+        let set =
+            newsdedup_normaliser::RuleSet::from_packs(texts.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap();
+        assert!(set.len() > 10);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
+        assert_eq!(HumanDuration::parse("7d").unwrap().0, Duration::from_secs(7 * 86400));
+        assert!(HumanDuration::parse("5 weeks").is_err());
+        assert!(HumanDuration::parse("").is_err());
+    }
+}

@@ -1,0 +1,316 @@
+//! The single writer: deduplicates each feed's items and commits them, with the story changes
+//! and the feed's new state, in one transaction per feed.
+//!
+//! The writer owns the store and the deduplicator's index, and runs on its own blocking
+//! thread. The index is updated as items are stored, so later items of the same batch see
+//! earlier ones; if a transaction fails, the index is rebuilt from the store, which is the
+//! truth.
+
+use crate::config::Config;
+use crate::pipeline::{JobResult, Outcome, ProcessedItem, Summary};
+use crate::schedule;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use newsdedup_deduplicator::{Candidate, DedupConfig, Deduplicator, IndexEntry, FINGERPRINT_VERSION};
+use newsdedup_model::{Decision, FeedId, Validators};
+use newsdedup_store::inspect::IndexRow;
+use newsdedup_store::{FeedBatch, FeedOutcome, FeedRow, NewItem, Store};
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+/// A parsed document and its processed items.
+#[derive(Debug)]
+pub struct Processed {
+    pub status: u16,
+    pub validators: Validators,
+    pub title: Option<String>,
+    pub body_hash: String,
+    pub items: Vec<ProcessedItem>,
+}
+
+pub struct Writer {
+    store: Store,
+    dedup: Deduplicator,
+    dedup_config: DedupConfig,
+    config: Config,
+}
+
+const FINGERPRINT_VERSION_KEY: &str = "fingerprint_version";
+
+impl Writer {
+    /// Takes the store, brings stored fingerprints to the current algorithm version, and loads
+    /// the deduplicator's index from it.
+    pub fn open(store: Store, config: &Config) -> Result<Writer> {
+        let dedup_config = DedupConfig {
+            max_distance: config.dedup.max_distance,
+            min_words_for_near: config.dedup.min_words_for_near,
+            window_secs: Some(config.dedup.window.0.as_secs() as i64),
+        };
+        let mut writer =
+            Writer { store, dedup: Deduplicator::new(dedup_config.clone()), dedup_config, config: config.clone() };
+        writer.upgrade_fingerprints()?;
+        writer.reload_index()?;
+        Ok(writer)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Recomputes every stored fingerprint when the database's were made by another version
+    /// of the algorithm (DESIGN.md: fingerprints are stable, versioned, and migrated).
+    fn upgrade_fingerprints(&mut self) -> Result<()> {
+        let current = FINGERPRINT_VERSION.to_string();
+        let stored = self.store.meta(FINGERPRINT_VERSION_KEY)?;
+        if stored.as_deref() == Some(current.as_str()) {
+            return Ok(());
+        }
+        let texts = self.store.item_texts()?;
+        if !texts.is_empty() {
+            tracing::info!(items = texts.len(), from = ?stored, to = %current, "recomputing fingerprints");
+        }
+        let rows: Vec<_> = texts
+            .iter()
+            .map(|(id, text)| {
+                let folded = newsdedup_normaliser::fold::fold(text);
+                let words = newsdedup_deduplicator::words(&folded).count() as u32;
+                (*id, newsdedup_deduplicator::fingerprint(&folded), words)
+            })
+            .collect();
+        self.store.rewrite_fingerprints(&rows, FINGERPRINT_VERSION_KEY, &current)?;
+        Ok(())
+    }
+
+    /// Rebuilds the in-memory index from the store.
+    pub fn reload_index(&mut self) -> Result<()> {
+        let rows = self.store.index_rows(None).context("cannot load the dedup index from the database")?;
+        let mut dedup = Deduplicator::new(self.dedup_config.clone());
+        for row in rows {
+            dedup.insert(index_entry(row));
+        }
+        self.dedup = dedup;
+        Ok(())
+    }
+
+    /// Commits results as they arrive (in job order when `ordered`) until the channel closes.
+    pub fn consume(&mut self, mut rx: mpsc::Receiver<JobResult>, ordered: bool) -> Result<Summary> {
+        let mut summary = Summary::default();
+        let mut pending: BTreeMap<usize, JobResult> = BTreeMap::new();
+        let mut next = 0;
+        while let Some(result) = rx.blocking_recv() {
+            if !ordered {
+                self.handle(result, &mut summary)?;
+                continue;
+            }
+            pending.insert(result.seq, result);
+            while let Some(result) = pending.remove(&next) {
+                self.handle(result, &mut summary)?;
+                next += 1;
+            }
+        }
+        // A job that never reported (its task panicked) leaves a gap; commit the rest in order.
+        for (_, result) in pending {
+            self.handle(result, &mut summary)?;
+        }
+        Ok(summary)
+    }
+
+    fn handle(&mut self, result: JobResult, summary: &mut Summary) -> Result<()> {
+        let feed = result.feed;
+        let _span = tracing::info_span!("feed", feed_id = feed.id.0, feed_url = %feed.url).entered();
+        match self.write(&feed, result.outcome, summary) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Whatever the failed transaction did to the index is undone by reloading it.
+                if let Err(reload) = self.reload_index() {
+                    tracing::error!(error = %reload, "cannot reload the dedup index");
+                }
+                Err(e.context(format!("cannot store the results of feed {}", feed.url)))
+            }
+        }
+    }
+
+    fn write(&mut self, feed: &FeedRow, outcome: Outcome, summary: &mut Summary) -> Result<()> {
+        let now = Utc::now();
+        let schedule = &self.config.schedule;
+        summary.feeds += 1;
+        match outcome {
+            Outcome::Failed { status, error } => {
+                summary.feeds_failed += 1;
+                let failures = feed.error_count.saturating_add(1);
+                let next_fetch_at = schedule::after_failure(now, failures, schedule);
+                tracing::warn!(status, error = %error, failures, next_fetch_at = %next_fetch_at, "fetch failed");
+                let batch = self.store.begin()?;
+                batch.record_outcome(feed.id, &FeedOutcome::Failure { status, error, next_fetch_at }, now)?;
+                batch.commit()?;
+            }
+            Outcome::NotModified { validators } => {
+                summary.feeds_unchanged += 1;
+                tracing::info!(status = 304, "not modified");
+                self.record_success(feed, 304, validators, None, None, now)?;
+            }
+            Outcome::Unchanged { status, validators } => {
+                summary.feeds_unchanged += 1;
+                tracing::info!(status, "unchanged since the last fetch");
+                self.record_success(feed, status, validators, None, None, now)?;
+            }
+            Outcome::Parsed(processed) => {
+                let before = summary.clone();
+                let mut batch = self.store.begin()?;
+                for item in &processed.items {
+                    store_item(&mut batch, &mut self.dedup, feed.id, item, now, summary)?;
+                }
+                let next_fetch_at = schedule::after_success(now, &self.config.schedule);
+                batch.record_outcome(
+                    feed.id,
+                    &FeedOutcome::Success {
+                        status: processed.status,
+                        validators: processed.validators,
+                        title: processed.title,
+                        body_hash: Some(processed.body_hash),
+                        next_fetch_at,
+                    },
+                    now,
+                )?;
+                batch.commit()?;
+                tracing::info!(
+                    status = processed.status,
+                    items = processed.items.len(),
+                    new = summary.items_new - before.items_new,
+                    updated = summary.items_updated - before.items_updated,
+                    reposts = summary.reposts_folded - before.reposts_folded,
+                    "fetched"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn record_success(
+        &mut self,
+        feed: &FeedRow,
+        status: u16,
+        validators: Validators,
+        title: Option<String>,
+        body_hash: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let next_fetch_at = schedule::after_success(now, &self.config.schedule);
+        let batch = self.store.begin()?;
+        batch.record_outcome(
+            feed.id,
+            &FeedOutcome::Success { status, validators, title, body_hash, next_fetch_at },
+            now,
+        )?;
+        batch.commit()?;
+        Ok(())
+    }
+}
+
+/// Stores one item: new, updated in place (same feed and guid, new content), or unchanged.
+fn store_item(
+    batch: &mut FeedBatch<'_>,
+    dedup: &mut Deduplicator,
+    feed: FeedId,
+    item: &ProcessedItem,
+    now: DateTime<Utc>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let new = NewItem {
+        feed,
+        raw: &item.raw,
+        clean: &item.clean,
+        fingerprint: item.fingerprint,
+        word_count: item.word_count,
+    };
+    let stored = batch.find_item(feed, &item.raw.guid)?;
+    let id = match stored {
+        Some(s) if s.raw_content == item.raw.body && s.title == item.raw.title && s.link == item.raw.link => {
+            summary.items_unchanged += 1;
+            return Ok(());
+        }
+        Some(s) => {
+            batch.update_item(s.id, &new, now)?;
+            dedup.remove(s.id);
+            batch.leave_story(s.id)?;
+            summary.items_updated += 1;
+            tracing::debug!(item_guid = %item.raw.guid, item_id = s.id.0, "item updated in place");
+            s.id
+        }
+        None => {
+            summary.items_new += 1;
+            batch.insert_item(&new, now)?
+        }
+    };
+    let keys = identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref());
+    let published = item.raw.published_at.unwrap_or(now).timestamp();
+    let decision = dedup.decide(&Candidate {
+        feed,
+        fingerprint: item.fingerprint,
+        word_count: item.word_count,
+        identity_keys: &keys,
+        published,
+    });
+    let story = batch.assign_story(id, &decision, now)?;
+    match decision {
+        Decision::NewStory => summary.stories_new += 1,
+        Decision::Join { .. } => summary.reposts_folded += 1,
+    }
+    summary.lines_removed += item.clean.removed.len();
+    dedup.insert(IndexEntry {
+        item: id,
+        story,
+        feed,
+        fingerprint: item.fingerprint,
+        word_count: item.word_count,
+        identity_keys: keys,
+        published,
+    });
+    Ok(())
+}
+
+/// Keys that identify an item across feeds: its canonical link (when it points at a document,
+/// not a site's front page) and its platform id.
+fn identity_keys(canonical_link: Option<&str>, platform_id: Option<&str>) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(link) = canonical_link.filter(|l| points_at_document(l)) {
+        keys.push(format!("link:{link}"));
+    }
+    if let Some(p) = platform_id {
+        keys.push(format!("platform:{p}"));
+    }
+    keys
+}
+
+/// True when a link has a path or query beyond the site's front page.
+fn points_at_document(link: &str) -> bool {
+    let Some((_, rest)) = link.split_once("://") else { return false };
+    rest.find(['/', '?']).is_some_and(|i| !rest[i..].trim_matches(|c| c == '/' || c == '?').is_empty())
+}
+
+fn index_entry(row: IndexRow) -> IndexEntry {
+    let keys = identity_keys(row.canonical_link.as_deref(), row.platform_id.as_deref());
+    IndexEntry {
+        item: row.item,
+        story: row.story,
+        feed: row.feed,
+        fingerprint: row.fingerprint,
+        word_count: row.word_count,
+        identity_keys: keys,
+        published: row.published.timestamp(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_pages_are_not_identities() {
+        assert!(points_at_document("https://example.org/news/1"));
+        assert!(points_at_document("https://example.org/?p=12"));
+        assert!(!points_at_document("https://example.org"));
+        assert!(!points_at_document("https://example.org/"));
+        assert!(!points_at_document("not a link"));
+    }
+}
