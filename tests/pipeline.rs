@@ -205,3 +205,39 @@ fn a_run_where_no_feed_could_be_fetched_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(env.count("SELECT last_status FROM feeds"), 404);
 }
+
+#[test]
+fn the_daemon_polls_and_stops_cleanly_on_sigterm() {
+    let server = Server::start();
+    serve_example(&server);
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml")]);
+    let cfg = env.write("fast.toml", "[schedule]\ninterval = \"1s\"\n[daemon]\ntick = \"200ms\"\n");
+    let mut child = env
+        .cmd()
+        .args(["--config", cfg.to_str().unwrap(), "daemon"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it has fetched the feed at least twice (it is due again after 1s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.requests("/publisher.xml").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the daemon did not poll");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A feed added while it runs is picked up without a restart.
+    server.route("/reupload.xml", Reply::ok("application/atom+xml", fixture("example/reupload.xml")));
+    env.ok(&["feeds", "add", &server.url("/reupload.xml")]);
+    while server.requests("/reupload.xml").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the daemon did not pick up the new feed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.count("SELECT count(*) FROM items"), 4);
+    let check: String = env.sql().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}

@@ -63,6 +63,7 @@ CREATE TABLE items (
     match_method    TEXT,                   -- new | identity | exact | near
     matched_item_id INTEGER,                -- the item whose match put it in its story
     distance        INTEGER,                -- Hamming distance to the canonical fingerprint
+    similarity      REAL,                   -- verified text similarity to the matched item, 0..1
     UNIQUE (feed_id, guid)
 );
 CREATE INDEX items_story ON items(story_id);
