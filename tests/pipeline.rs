@@ -213,7 +213,7 @@ fn the_daemon_polls_and_stops_cleanly_on_sigterm() {
     let env = Env::new();
     env.ok(&["feeds", "add", &server.url("/publisher.xml")]);
     let cfg = env.write("fast.toml", "[schedule]\ninterval = \"1s\"\n[daemon]\ntick = \"200ms\"\n");
-    let mut child = env
+    let child = env
         .cmd()
         .args(["--config", cfg.to_str().unwrap(), "daemon"])
         .stdout(std::process::Stdio::piped())

@@ -12,3 +12,6 @@ mod pipeline;
 
 // Feed lists, local ingestion, and the read commands (stories, show, search, stats, export).
 mod commands;
+
+// Running unattended: the daemon's schedule, signals, locking, the status endpoint.
+mod daemon;

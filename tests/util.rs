@@ -187,3 +187,94 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Reply>>, seen: &Mutex
     out.write_all(&reply.body)?;
     out.flush()
 }
+
+/// A `newsdedup` process running in the background (the daemon), with its stderr collected
+/// line by line so a test can wait for a log line. Killed when dropped.
+pub struct Running {
+    pub child: std::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    /// Starts `cmd` with stderr captured.
+    pub fn start(mut cmd: Command) -> Running {
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = lines.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to 30 s) for a log line containing `needle` and returns it.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        wait_until(&format!("a log line with {needle:?}"), || {
+            self.lines.lock().unwrap().iter().find(|l| l.contains(needle)).cloned()
+        })
+        .unwrap_or_else(|| panic!("no log line with {needle:?}; log:\n{}", self.log()))
+    }
+
+    /// The status listener's address, from its start-up log line.
+    pub fn listen_addr(&self) -> String {
+        let line = self.wait_for_line("status listener ready");
+        let start = line.find("addr=").expect("addr= in the log line") + 5;
+        line[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    /// Sends a signal by name (TERM, INT, HUP, KILL).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success(), "kill -{name}");
+    }
+
+    /// Waits (up to 30 s) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let child = &mut self.child;
+        let status = wait_until("the process to exit", || child.try_wait().unwrap());
+        match status {
+            Some(s) => s.code(),
+            None => panic!("the process did not exit; log:\n{}", self.log()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 50 ms for up to 30 s until it returns Some.
+pub fn wait_until<T>(_what: &str, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}

@@ -91,7 +91,12 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DaemonArgs {}
+pub struct DaemonArgs {
+    /// Serve /healthz and /metrics (and the daemon's other pages) on this address, e.g.
+    /// 127.0.0.1:9184.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {

@@ -25,8 +25,9 @@ pub fn init(verbose: u8, quiet: u8, format: LogFormat) -> Result<()> {
         Ok(s) if !s.trim().is_empty() => EnvFilter::try_new(s)?,
         _ => EnvFilter::try_new(default)?,
     };
-    // Colours only for a person at a terminal, never in files, pipes or the journal.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colours only for a person at a terminal, never in files, pipes or the journal (nor when
+    // NO_COLOR asks for none).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.with_target(false).try_init(),

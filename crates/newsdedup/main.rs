@@ -10,9 +10,12 @@ mod config;
 mod feedlist;
 mod inspect;
 mod logging;
+mod metrics;
 mod pipeline;
 mod run;
 mod schedule;
+mod server;
+mod status;
 mod writer;
 
 use anyhow::{Context, Result};
@@ -152,12 +155,16 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
-        Command::Daemon(_) => {
+        Command::Daemon(args) => {
             let store = open_store(&cli)?;
             let rt = runtime()?;
             let summary = rt.block_on(async {
+                let listener = match &args.listen {
+                    Some(addr) => Some(server::bind(addr).await?),
+                    None => None,
+                };
                 let shutdown = run::shutdown_on_signals()?;
-                run::daemon(store, &config, shutdown).await
+                run::daemon(store, &config, shutdown, listener).await
             })?;
             println!("{summary}");
             Ok(exit::OK)

@@ -13,12 +13,14 @@
 //! they finish.
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::writer::{Processed, Writer};
 use newsdedup_deduplicator::{fingerprint, words};
 use newsdedup_fetcher::{Fetched, HttpClient, Source};
 use newsdedup_model::{CleanItem, Fingerprint, RawItem, Validators};
 use newsdedup_normaliser::Normaliser;
 use newsdedup_store::FeedRow;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
@@ -73,6 +75,8 @@ pub struct JobResult {
     pub seq: usize,
     pub feed: FeedRow,
     pub outcome: Outcome,
+    /// How long fetching the document took (None when there was nothing to fetch).
+    pub fetch_time: Option<std::time::Duration>,
     pub _permit: OwnedSemaphorePermit,
 }
 
@@ -84,6 +88,8 @@ pub struct Stages {
     pub config: Arc<Config>,
     /// Limits the CPU stages to the number of cores, whatever the fetch concurrency.
     pub cpu: Arc<Semaphore>,
+    /// Where the pipeline counts its queue depths and fetch times.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Totals of one run, for the summary line and the exit code.
@@ -98,6 +104,9 @@ pub struct Summary {
     pub stories_new: usize,
     pub reposts_folded: usize,
     pub lines_removed: usize,
+    /// Boilerplate lines removed, by rule layer ([`crate::metrics::rule_layer`]).
+    #[serde(skip)]
+    pub removed_by_layer: std::collections::BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -111,6 +120,32 @@ impl Summary {
         self.stories_new += other.stories_new;
         self.reposts_folded += other.reposts_folded;
         self.lines_removed += other.lines_removed;
+        for (layer, n) in &other.removed_by_layer {
+            *self.removed_by_layer.entry(layer.clone()).or_default() += n;
+        }
+    }
+
+    /// What was added to these totals since `before` (an earlier copy of them).
+    pub fn since(&self, before: &Summary) -> Summary {
+        let mut removed_by_layer = self.removed_by_layer.clone();
+        for (layer, n) in &before.removed_by_layer {
+            if let Some(v) = removed_by_layer.get_mut(layer) {
+                *v -= (*n).min(*v);
+            }
+        }
+        removed_by_layer.retain(|_, n| *n > 0);
+        Summary {
+            feeds: self.feeds - before.feeds,
+            feeds_failed: self.feeds_failed - before.feeds_failed,
+            feeds_unchanged: self.feeds_unchanged - before.feeds_unchanged,
+            items_new: self.items_new - before.items_new,
+            items_updated: self.items_updated - before.items_updated,
+            items_unchanged: self.items_unchanged - before.items_unchanged,
+            stories_new: self.stories_new - before.stories_new,
+            reposts_folded: self.reposts_folded - before.reposts_folded,
+            lines_removed: self.lines_removed - before.lines_removed,
+            removed_by_layer,
+        }
     }
 }
 
@@ -165,10 +200,16 @@ pub async fn run_jobs(
         let span = tracing::info_span!("feed", feed_id = job.feed.id.0, feed_url = %job.feed.url);
         tokio::spawn(
             async move {
-                let outcome = process(&stages, &job).await;
-                let result = JobResult { seq, feed: job.feed, outcome, _permit: permit };
+                let queues = &stages.metrics.queues;
+                queues.fetching.fetch_add(1, Relaxed);
+                let (outcome, fetch_time) = process(&stages, &job).await;
+                queues.fetching.fetch_sub(1, Relaxed);
+                queues.writing.fetch_add(1, Relaxed);
+                let result = JobResult { seq, feed: job.feed, outcome, fetch_time, _permit: permit };
                 // The writer only goes away if it failed; its error is reported below.
-                let _ = tx.send(result).await;
+                if tx.send(result).await.is_err() {
+                    queues.writing.fetch_sub(1, Relaxed);
+                }
             }
             .instrument(span),
         );
@@ -179,8 +220,15 @@ pub async fn run_jobs(
     Ok((writer, summary))
 }
 
-/// Fetches, parses, cleans and fingerprints one feed.
-async fn process(stages: &Stages, job: &Job) -> Outcome {
+/// Fetches, parses, cleans and fingerprints one feed; also returns how long the fetch took.
+async fn process(stages: &Stages, job: &Job) -> (Outcome, Option<std::time::Duration>) {
+    let mut fetch_time = None;
+    let outcome = process_document(stages, job, &mut fetch_time).await;
+    (outcome, fetch_time)
+}
+
+/// [`process`]'s work; sets `fetch_time` when a document was fetched.
+async fn process_document(stages: &Stages, job: &Job, fetch_time: &mut Option<std::time::Duration>) -> Outcome {
     let source = match &job.input {
         Input::Address(address) => match Source::parse(address) {
             Ok(source) => Some(source),
@@ -190,7 +238,12 @@ async fn process(stages: &Stages, job: &Job) -> Outcome {
         Input::Bytes(_) => None,
     };
     let fetched = match (&source, &job.input) {
-        (Some(source), _) => newsdedup_fetcher::fetch(&stages.http, source, &job.feed.validators).await,
+        (Some(source), _) => {
+            let started = std::time::Instant::now();
+            let fetched = newsdedup_fetcher::fetch(&stages.http, source, &job.feed.validators).await;
+            *fetch_time = Some(started.elapsed());
+            fetched
+        }
         (None, input) => Ok(Fetched::Body(newsdedup_fetcher::HttpResponse {
             status: 200,
             body: match input {

@@ -2,7 +2,10 @@
 
 use crate::config::Config;
 use crate::feedlist::normalise_address;
+use crate::metrics::Metrics;
 use crate::pipeline::{run_jobs, Input, Job, Stages, Summary};
+use crate::server::{self, Router};
+use crate::status::{self, Health};
 use crate::writer::Writer;
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 
 /// Builds the stages (HTTP client, normaliser) from the configuration.
-pub fn stages(config: &Config) -> Result<Stages> {
+pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
     let packs = config.rule_pack_texts()?;
     let rules = RuleSet::from_packs(packs.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
     let fetch = &config.fetch;
@@ -37,6 +40,7 @@ pub fn stages(config: &Config) -> Result<Stages> {
         normaliser: Arc::new(Normaliser::new(rules)),
         config: Arc::new(config.clone()),
         cpu: Arc::new(Semaphore::new(cores)),
+        metrics,
     })
 }
 
@@ -46,7 +50,7 @@ fn fetch_jobs(feeds: Vec<FeedRow>) -> Vec<Job> {
 
 /// `run --once [--all]`: fetch due (or all) feeds once. Returns the run's totals.
 pub async fn run_once(store: Store, config: &Config, all: bool) -> Result<Summary> {
-    let stages = stages(config)?;
+    let stages = stages(config, Arc::new(Metrics::new()))?;
     let now = Utc::now();
     let feeds = if all { store.feeds()? } else { store.due_feeds(now)? };
     let writer = Writer::open(store, config)?;
@@ -55,15 +59,37 @@ pub async fn run_once(store: Store, config: &Config, all: bool) -> Result<Summar
     Ok(summary)
 }
 
+/// The routes the daemon serves with `--listen`. Pages of the daemon register here.
+pub fn http_router() -> Router {
+    status::routes(Router::new())
+}
+
 /// `daemon`: fetch feeds when they are due until `shutdown` turns true; then let the feeds in
-/// flight finish, commit, and return.
-pub async fn daemon(store: Store, config: &Config, mut shutdown: watch::Receiver<bool>) -> Result<Summary> {
-    let stages = stages(config)?;
+/// flight finish, commit, and return. With a `listener`, serves [`http_router`] on it.
+pub async fn daemon(
+    store: Store,
+    config: &Config,
+    mut shutdown: watch::Receiver<bool>,
+    listener: Option<tokio::net::TcpListener>,
+) -> Result<Summary> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new());
+    health.set_tick(config.daemon.tick.0);
+    if let Some(at) = store.health_figures()?.last_success {
+        metrics.set_last_success(at);
+    }
+    if let Some(listener) = listener {
+        let context = Arc::new(server::Context::new(store.path(), metrics.clone(), health.clone()));
+        tokio::spawn(server::serve(listener, Arc::new(http_router()), context, shutdown.clone()));
+    }
+    let stages = stages(config, metrics.clone())?;
     let mut writer = Writer::open(store, config)?;
+    writer.set_metrics(metrics.clone());
     let mut total = Summary::default();
     let tick = chrono::Duration::from_std(config.daemon.tick.0).unwrap_or(chrono::Duration::MAX);
     tracing::info!(feeds = writer.store().feeds()?.len(), "daemon started");
     loop {
+        metrics.tick(Utc::now());
         if *shutdown.borrow() {
             break;
         }
@@ -88,7 +114,7 @@ pub async fn daemon(store: Store, config: &Config, mut shutdown: watch::Receiver
 
 /// `ingest PATH...|-`: process documents from files or stdin, in the order given.
 pub async fn ingest(store: Store, config: &Config, paths: &[String], as_feed: Option<&str>) -> Result<Summary> {
-    let stages = stages(config)?;
+    let stages = stages(config, Arc::new(Metrics::new()))?;
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let now = Utc::now();
     let mut jobs = Vec::with_capacity(paths.len());

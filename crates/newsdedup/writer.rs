@@ -7,6 +7,7 @@
 //! truth.
 
 use crate::config::Config;
+use crate::metrics::{FeedReport, FetchOutcome, Metrics};
 use crate::pipeline::{JobResult, Outcome, ProcessedItem, Summary};
 use crate::schedule;
 use anyhow::{Context, Result};
@@ -16,6 +17,7 @@ use newsdedup_model::{Decision, FeedId, Validators};
 use newsdedup_store::inspect::IndexRow;
 use newsdedup_store::{FeedBatch, FeedOutcome, FeedRow, NewItem, Store};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A parsed document and its processed items.
@@ -33,6 +35,7 @@ pub struct Writer {
     dedup: Deduplicator,
     dedup_config: DedupConfig,
     config: Config,
+    metrics: Arc<Metrics>,
 }
 
 const FINGERPRINT_VERSION_KEY: &str = "fingerprint_version";
@@ -46,8 +49,13 @@ impl Writer {
             min_words_for_near: config.dedup.min_words_for_near,
             window_secs: Some(config.dedup.window.0.as_secs() as i64),
         };
-        let mut writer =
-            Writer { store, dedup: Deduplicator::new(dedup_config.clone()), dedup_config, config: config.clone() };
+        let mut writer = Writer {
+            store,
+            dedup: Deduplicator::new(dedup_config.clone()),
+            dedup_config,
+            config: config.clone(),
+            metrics: Arc::new(Metrics::new()),
+        };
         writer.upgrade_fingerprints()?;
         writer.reload_index()?;
         Ok(writer)
@@ -55,6 +63,11 @@ impl Writer {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Counts what the writer commits in `metrics` (instead of a private set of figures).
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = metrics;
     }
 
     /// Recomputes every stored fingerprint when the database's were made by another version
@@ -118,9 +131,24 @@ impl Writer {
     fn handle(&mut self, result: JobResult, summary: &mut Summary) -> Result<()> {
         let feed = result.feed;
         let _span = tracing::info_span!("feed", feed_id = feed.id.0, feed_url = %feed.url).entered();
+        self.metrics.queues.writing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let (outcome, status) = match &result.outcome {
+            Outcome::Failed { status, .. } => (FetchOutcome::Failed, *status),
+            Outcome::NotModified { .. } => (FetchOutcome::NotModified, Some(304)),
+            Outcome::Unchanged { status, .. } => (FetchOutcome::Unchanged, Some(*status)),
+            Outcome::Parsed(p) => (FetchOutcome::Updated, Some(p.status)),
+        };
+        let before = summary.clone();
         match self.write(&feed, result.outcome, summary) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let delta = summary.since(&before);
+                let report =
+                    FeedReport { outcome, status, fetch_time: result.fetch_time, delta: &delta, at: Utc::now() };
+                self.metrics.record_feed(&report);
+                Ok(())
+            }
             Err(e) => {
+                self.metrics.record_write_error(&format!("{e:#}"));
                 // Whatever the failed transaction did to the index is undone by reloading it.
                 if let Err(reload) = self.reload_index() {
                     tracing::error!(error = %reload, "cannot reload the dedup index");
@@ -257,6 +285,9 @@ fn store_item(
         Decision::Join { .. } => summary.reposts_folded += 1,
     }
     summary.lines_removed += item.clean.removed.len();
+    for removed in &item.clean.removed {
+        *summary.removed_by_layer.entry(crate::metrics::rule_layer(&removed.rule)).or_default() += 1;
+    }
     dedup.insert(IndexEntry {
         item: id,
         story,

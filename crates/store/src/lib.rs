@@ -3,7 +3,8 @@
 //! This crate owns the database file and all SQL: the schema and its migrations ([`schema`]),
 //! the feeds table and its schedule ([`feeds`]), the per-feed write transaction that stores
 //! items, their stories and the feed's validators together ([`batch`]), and the read queries
-//! behind `stories`, `show`, `search`, `stats` and `export` ([`inspect`]). It knows nothing of
+//! behind `stories`, `show`, `search`, `stats` and `export` ([`inspect`]), and upkeep: health
+//! figures and WAL checkpoints ([`maintenance`]). It knows nothing of
 //! HTTP, cleaning or fingerprint algorithms: callers pass in what those produced.
 //!
 //! Opening a database creates its folder, turns on foreign keys and WAL (so people can read
@@ -13,6 +14,7 @@
 pub mod batch;
 pub mod feeds;
 pub mod inspect;
+pub mod maintenance;
 pub mod schema;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -23,6 +25,7 @@ use std::time::Duration;
 pub use batch::{FeedBatch, NewItem, StoredItem};
 pub use feeds::{FeedOutcome, FeedRow};
 pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFilter, StorySummary};
+pub use maintenance::{Checkpoint, HealthFigures};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
