@@ -1,6 +1,7 @@
 //! Running unattended: the daemon's schedule and status endpoint, signals, locking.
 
 use crate::util::{fixture, http_get, wait_until, Env, Reply, Running, Server};
+use std::time::Duration;
 
 fn serve_example(server: &Server) {
     server.route("/publisher.xml", Reply::xml(&fixture("example/publisher.xml")));
@@ -50,6 +51,148 @@ fn the_status_endpoint_serves_healthz_and_metrics() {
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("ok"), "{body}");
     assert_eq!(http_get(&addr, "/nothing").0, 404);
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn an_overlapping_run_exits_75_and_wait_waits_for_the_first() {
+    let server = Server::start();
+    server.route("/slow.xml", Reply::xml(&fixture("example/publisher.xml")).delayed(Duration::from_secs(2)));
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/slow.xml")]);
+    let mut cmd = env.cmd();
+    cmd.args(["run", "--once"]);
+    let mut first = Running::start(cmd);
+    wait_until("the first run to fetch", || (!server.requests("/slow.xml").is_empty()).then_some(()))
+        .expect("the first run did not fetch");
+
+    let out = env.run(&["run", "--once", "--all"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("in use by another newsdedup"), "{message}");
+    assert!(message.contains(&format!("pid {}", first.child.id())), "{message}");
+    assert!(message.contains("--wait"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+
+    // With --wait, the second run starts when the first is done, and finds nothing new.
+    let out = env.run(&["run", "--once", "--all", "--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(first.wait_exit(), Some(0), "{}", first.log());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("items: 0 new"));
+    assert_eq!(server.requests("/slow.xml").len(), 2);
+    assert_eq!(env.count("SELECT count(*) FROM items"), env.count("SELECT count(DISTINCT guid) FROM items"));
+}
+
+#[test]
+fn the_daemon_excludes_writers_but_not_readers() {
+    let server = Server::start();
+    serve_example(&server);
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml")]);
+    let cfg = env.write("fast.toml", "[daemon]\ntick = \"200ms\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon"]);
+    let mut daemon = Running::start(cmd);
+    daemon.wait_for_line("daemon started");
+
+    for args in [&["run", "--once"][..], &["ingest", "x.xml"], &["daemon"]] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("daemon since"), "{}", stderr(&out));
+    }
+    // Reading, and adding feeds for the daemon to pick up, need no lock.
+    env.ok(&["stats"]);
+    env.ok(&["feeds", "list"]);
+    env.ok(&["stories"]);
+    env.ok(&["feeds", "add", &server.url("/reupload.xml")]);
+    wait_until("the added feed to be fetched", || (!server.requests("/reupload.xml").is_empty()).then_some(()))
+        .unwrap_or_else(|| panic!("not fetched; log:\n{}", daemon.log()));
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+    // The lock died with the daemon.
+    env.ok(&["run", "--once"]);
+}
+
+#[test]
+fn a_hung_fetch_is_abandoned_at_the_stop_deadline_and_stays_due() {
+    let server = Server::start();
+    serve_example(&server);
+    server.route("/hung.xml", Reply::xml(&fixture("example/publisher.xml")).delayed(Duration::from_secs(120)));
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml"), &server.url("/hung.xml")]);
+    let cfg = env.write("stop.toml", "[daemon]\nstop_timeout = \"1s\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon"]);
+    let mut daemon = Running::start(cmd);
+    wait_until("both feeds requested, one stored", || {
+        let stored = env.count("SELECT count(*) FROM feeds WHERE last_status = 200") == 1;
+        (stored && !server.requests("/hung.xml").is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+
+    daemon.signal("TERM");
+    // It exits long before the hung server would answer.
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+    assert!(daemon.log().contains("stop deadline passed"), "{}", daemon.log());
+    let hung: (Option<String>, Option<String>) = env
+        .sql()
+        .query_row("SELECT last_fetched_at, next_fetch_at FROM feeds WHERE url LIKE '%hung.xml'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(hung, (None, None), "the abandoned feed is still due");
+    assert_eq!(env.count("SELECT count(*) FROM items"), 2);
+    let check: String = env.sql().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn fail_on_feed_errors_turns_any_failure_into_exit_1() {
+    let server = Server::start();
+    serve_example(&server);
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml"), &server.url("/missing.xml")]);
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["run", "--once", "--all", "--fail-on-feed-errors"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 of 2 feeds failed"), "{}", stderr(&out));
+    server.route("/missing.xml", Reply::xml(&fixture("example/publisher.xml")));
+    let out = env.run(&["run", "--once", "--all", "--fail-on-feed-errors"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn sighup_reloads_the_config_and_a_broken_one_changes_nothing() {
+    let env = Env::new();
+    let cfg = env.write("cfg.toml", "[daemon]\ntick = \"200ms\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon", "--listen", "127.0.0.1:0"]);
+    let mut daemon = Running::start(cmd);
+    let addr = daemon.listen_addr();
+    let reloads = |result: &str| {
+        let (_, body) = http_get(&addr, "/metrics");
+        sample(&body, &format!("newsdedup_config_reloads_total{{result=\"{result}\"}}"))
+    };
+
+    env.write("cfg.toml", "[daemon]\ntick = \"300ms\"\n[schedule]\ninterval = \"5m\"\n");
+    daemon.signal("HUP");
+    wait_until("a reload", || (reloads("ok") == Some(1.0)).then_some(()))
+        .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+
+    env.write("cfg.toml", "[daemon]\ntick = \"soon\"\n");
+    daemon.signal("HUP");
+    wait_until("a failed reload", || (reloads("failed") == Some(1.0)).then_some(()))
+        .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+    assert!(daemon.log().contains("config reload failed"), "{}", daemon.log());
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());

@@ -80,11 +80,18 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait this long before answering (a slow or hung server).
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Reply {
     pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body: body.into() }
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+            delay: None,
+        }
     }
 
     pub fn xml(body: &str) -> Reply {
@@ -92,7 +99,12 @@ impl Reply {
     }
 
     pub fn status(status: u16) -> Reply {
-        Reply { status, headers: Vec::new(), body: Vec::new() }
+        Reply { status, headers: Vec::new(), body: Vec::new(), delay: None }
+    }
+
+    pub fn delayed(mut self, delay: std::time::Duration) -> Reply {
+        self.delay = Some(delay);
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -171,6 +183,9 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Reply>>, seen: &Mutex
     reader.read_exact(&mut body)?;
     seen.lock().unwrap().push(Seen { path: path.clone(), headers });
     let reply = routes.lock().unwrap().get(&path).cloned().unwrap_or(Reply::status(404));
+    if let Some(delay) = reply.delay {
+        thread::sleep(delay);
+    }
     let mut out = stream;
     let reason = match reply.status {
         200 => "OK",

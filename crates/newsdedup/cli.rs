@@ -88,6 +88,20 @@ pub struct RunArgs {
     /// Fetch every feed, due or not.
     #[arg(long)]
     pub all: bool,
+    /// Make any feed failure exit 1 (for cron mail), not only a run where nothing could be fetched.
+    #[arg(long)]
+    pub fail_on_feed_errors: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// How a command that writes feed results waits for another one using the database.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// When another newsdedup is writing to the database, wait for it instead of exiting with
+    /// code 75.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +110,8 @@ pub struct DaemonArgs {
     /// 127.0.0.1:9184.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +122,8 @@ pub struct IngestArgs {
     /// Store the documents as snapshots of this feed (URL or path) instead of a feed per file.
     #[arg(long, value_name = "URL_OR_PATH")]
     pub feed: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]

@@ -71,6 +71,7 @@ pub struct DedupConfig {
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
     pub tick: HumanDuration,
+    pub stop_timeout: HumanDuration,
 }
 
 impl Config {

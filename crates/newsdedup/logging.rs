@@ -28,7 +28,8 @@ pub fn init(verbose: u8, quiet: u8, format: LogFormat) -> Result<()> {
     // Colours only for a person at a terminal, never in files, pipes or the journal (nor when
     // NO_COLOR asks for none).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(crate::progress::LogWriter).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),

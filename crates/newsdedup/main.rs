@@ -9,11 +9,14 @@ mod cli;
 mod config;
 mod feedlist;
 mod inspect;
+mod lock;
 mod logging;
 mod metrics;
 mod pipeline;
+mod progress;
 mod run;
 mod schedule;
+mod scheduler;
 mod server;
 mod status;
 mod writer;
@@ -42,6 +45,10 @@ mod exit {
     pub const FAILURE: u8 = 1;
     /// Bad arguments or configuration.
     pub const USAGE: u8 = 2;
+    /// Another newsdedup holds the database's writer lock (EX_TEMPFAIL: try again later).
+    pub const LOCKED: u8 = 75;
+    /// Stopped by SIGTERM/SIGINT before the work was done (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            if let Some(locked) = e.downcast_ref::<lock::Locked>() {
+                eprintln!("newsdedup: {locked}");
+                return ExitCode::from(exit::LOCKED);
+            }
             let usage = e.downcast_ref::<UsageError>().is_some();
             // One line: the error and its causes, without the internal marker.
             let mut message = String::new();
@@ -104,6 +115,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
+/// Runs `work` on a fresh runtime, then shuts it down without waiting for stragglers (a parse
+/// abandoned at the stop deadline): everything that matters was committed or not at all.
+fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let rt = runtime()?;
+    let result = rt.block_on(work);
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+/// Takes the database's writer lock for `command` (see `lock`).
+fn lock_db(cli: &Cli, command: &str, wait: bool) -> Result<lock::WriterLock> {
+    lock::acquire(&cli.db, command, wait)
+}
+
 fn run(cli: Cli) -> Result<u8> {
     let config = load_config(&cli)?;
     let mut stdout = std::io::stdout().lock();
@@ -146,33 +171,70 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Run(args) => {
+            let _lock = lock_db(&cli, "run --once", args.lock.wait)?;
             let store = open_store(&cli)?;
-            let summary = runtime()?.block_on(run::run_once(store, &config, args.all))?;
+            let (summary, interrupted) = block_on(async {
+                let signals = run::signals(false)?;
+                let summary =
+                    run::run_once(store, &config, args.all, signals.shutdown.clone(), progress::wanted(cli.quiet))
+                        .await?;
+                let interrupted = *signals.shutdown.borrow();
+                Ok((summary, interrupted))
+            })?;
             println!("{summary}");
+            if interrupted {
+                eprintln!("newsdedup: stopped by a signal; the feeds not fetched are still due");
+                return Ok(exit::INTERRUPTED);
+            }
             if summary.feeds > 0 && summary.feeds_failed == summary.feeds {
                 eprintln!("newsdedup: no feed could be fetched");
+                return Ok(exit::FAILURE);
+            }
+            if args.fail_on_feed_errors && summary.feeds_failed > 0 {
+                eprintln!(
+                    "newsdedup: {} of {} feeds failed (see `newsdedup feeds list`)",
+                    summary.feeds_failed, summary.feeds
+                );
                 return Ok(exit::FAILURE);
             }
             Ok(exit::OK)
         }
         Command::Daemon(args) => {
+            let _lock = lock_db(&cli, "daemon", args.lock.wait)?;
             let store = open_store(&cli)?;
-            let rt = runtime()?;
-            let summary = rt.block_on(async {
+            let summary = block_on(async {
                 let listener = match &args.listen {
                     Some(addr) => Some(server::bind(addr).await?),
                     None => None,
                 };
-                let shutdown = run::shutdown_on_signals()?;
-                run::daemon(store, &config, shutdown, listener).await
+                let signals = run::signals(true)?;
+                run::daemon(store, &config, cli.config.clone(), signals, listener).await
             })?;
             println!("{summary}");
             Ok(exit::OK)
         }
         Command::Ingest(args) => {
+            let _lock = lock_db(&cli, "ingest", args.lock.wait)?;
             let store = open_store(&cli)?;
-            let summary = runtime()?.block_on(run::ingest(store, &config, &args.paths, args.feed.as_deref()))?;
+            let (summary, interrupted) = block_on(async {
+                let signals = run::signals(false)?;
+                let summary = run::ingest(
+                    store,
+                    &config,
+                    &args.paths,
+                    args.feed.as_deref(),
+                    signals.shutdown.clone(),
+                    progress::wanted(cli.quiet),
+                )
+                .await?;
+                let interrupted = *signals.shutdown.borrow();
+                Ok((summary, interrupted))
+            })?;
             println!("{summary}");
+            if interrupted {
+                eprintln!("newsdedup: stopped by a signal before every document was processed");
+                return Ok(exit::INTERRUPTED);
+            }
             Ok(exit::OK)
         }
         Command::Stories(args) => {

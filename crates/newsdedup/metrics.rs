@@ -50,6 +50,8 @@ impl FetchOutcome {
 /// What the writer reports for each feed it has committed.
 #[derive(Debug)]
 pub struct FeedReport<'a> {
+    #[cfg_attr(not(test), allow(dead_code))] // read by the scheduler's tests
+    pub feed_url: &'a str,
     pub outcome: FetchOutcome,
     pub status: Option<u16>,
     /// How long the fetch itself took (None when nothing was fetched, e.g. stdin).
@@ -125,7 +127,9 @@ pub struct Metrics {
     last_success: AtomicI64,
     write_errors: AtomicU64,
     last_write_error: Mutex<Option<String>>,
+    checkpoints: AtomicU64,
     scheduler_tick: AtomicI64,
+    config_reloads: Mutex<BTreeMap<&'static str, u64>>,
     pub queues: Queues,
 }
 
@@ -150,7 +154,9 @@ impl Metrics {
             last_success: AtomicI64::new(0),
             write_errors: AtomicU64::new(0),
             last_write_error: Mutex::new(None),
+            checkpoints: AtomicU64::new(0),
             scheduler_tick: AtomicI64::new(0),
+            config_reloads: Mutex::default(),
             queues: Queues::default(),
         }
     }
@@ -193,6 +199,14 @@ impl Metrics {
     pub fn record_write_error(&self, error: &str) {
         self.write_errors.fetch_add(1, Ordering::Relaxed);
         *lock(&self.last_write_error) = Some(error.to_string());
+    }
+
+    pub fn record_checkpoint(&self) {
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        *lock(&self.config_reloads).entry(if ok { "ok" } else { "failed" }).or_default() += 1;
     }
 
     /// The error of the last write, unless a later one succeeded.
@@ -255,6 +269,7 @@ impl Metrics {
             ("newsdedup_reposts_folded_total", "Items folded into an existing story.", &self.reposts_folded),
             ("newsdedup_stories_created_total", "Stories started by a new item.", &self.stories_created),
             ("newsdedup_write_errors_total", "Feed results the database refused to store.", &self.write_errors),
+            ("newsdedup_wal_checkpoints_total", "WAL checkpoints that emptied the log.", &self.checkpoints),
         ] {
             family(o, name, "counter", help);
             sample(o, name, "", value.load(Ordering::Relaxed) as f64);
@@ -268,6 +283,12 @@ impl Metrics {
         );
         for (layer, n) in lock(&self.lines_removed).iter() {
             sample(o, "newsdedup_boilerplate_lines_removed_total", &format!("layer=\"{}\"", escape(layer)), *n as f64);
+        }
+
+        family(o, "newsdedup_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
+        for result in ["ok", "failed"] {
+            let n = lock(&self.config_reloads).get(result).copied().unwrap_or(0);
+            sample(o, "newsdedup_config_reloads_total", &format!("result=\"{result}\""), n as f64);
         }
 
         family(
@@ -377,7 +398,14 @@ mod tests {
     }
 
     fn report(outcome: FetchOutcome, status: Option<u16>, delta: &Summary) -> FeedReport<'_> {
-        FeedReport { outcome, status, fetch_time: Some(Duration::from_millis(300)), delta, at: chrono::Utc::now() }
+        FeedReport {
+            feed_url: "https://example.org/feed",
+            outcome,
+            status,
+            fetch_time: Some(Duration::from_millis(300)),
+            delta,
+            at: chrono::Utc::now(),
+        }
     }
 
     #[test]

@@ -17,9 +17,10 @@ use crate::metrics::Metrics;
 use crate::writer::{Processed, Writer};
 use newsdedup_deduplicator::{fingerprint, words};
 use newsdedup_fetcher::{Fetched, HttpClient, Source};
-use newsdedup_model::{CleanItem, Fingerprint, RawItem, Validators};
+use newsdedup_model::{CleanItem, FeedId, Fingerprint, RawItem, Validators};
 use newsdedup_normaliser::Normaliser;
 use newsdedup_store::FeedRow;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -77,7 +78,7 @@ pub struct JobResult {
     pub outcome: Outcome,
     /// How long fetching the document took (None when there was nothing to fetch).
     pub fetch_time: Option<std::time::Duration>,
-    pub _permit: OwnedSemaphorePermit,
+    pub _slot: Slot,
 }
 
 /// Read-only things every job needs.
@@ -169,7 +170,9 @@ impl std::fmt::Display for Summary {
 }
 
 /// Processes `jobs` and returns the writer (to reuse) with the run's totals. When `shutdown`
-/// turns true, no new job starts; jobs already started finish and are committed.
+/// turns true, no new job starts; jobs already started finish and are committed, unless they
+/// take longer than `[daemon] stop_timeout`: then they are abandoned (their feeds stay as they
+/// were, due again) and only what is already fetched is committed.
 pub async fn run_jobs(
     stages: &Stages,
     writer: Writer,
@@ -177,47 +180,175 @@ pub async fn run_jobs(
     ordered: bool,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Writer, Summary)> {
-    let concurrency = stages.config.fetch.concurrency.get();
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let (tx, rx) = mpsc::channel::<JobResult>(concurrency);
-    let writer_thread = tokio::task::spawn_blocking(move || {
-        let mut writer = writer;
-        let summary = writer.consume(rx, ordered);
-        (writer, summary)
-    });
-
-    for (seq, job) in jobs.into_iter().enumerate() {
-        let permit = tokio::select! {
+    let mut pipeline = Pipeline::start(stages.clone(), writer, ordered, OnWriteError::Stop);
+    for job in jobs {
+        tokio::select! {
             biased;
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-        };
-        if *shutdown.borrow() {
-            break;
+            _ = stopped(&mut shutdown) => break,
+            _ = pipeline.submit(job) => {}
         }
-        let stages = stages.clone();
-        let tx = tx.clone();
+    }
+    let deadline = (*shutdown.borrow()).then(|| stages.config.daemon.stop_timeout.0);
+    pipeline.finish(deadline).await
+}
+
+/// Resolves when `shutdown` turns true (never, if its sender is gone without saying so).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// What the writer does when a feed's results cannot be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnWriteError {
+    /// Stop the pipeline and report the error (one-off commands: the database is unusable).
+    Stop,
+    /// Log and count it, leave the feed due, and go on with the next (the daemon, which must
+    /// outlive a full disk or a locked file).
+    KeepGoing,
+}
+
+/// A running pipeline: jobs go in with [`Pipeline::submit`], each holds one of `concurrency`
+/// slots from its start until the writer has committed it, and the writer thread commits
+/// results one feed at a time. Used by `run_jobs` for a fixed list and by the daemon's
+/// scheduler for an endless one.
+pub struct Pipeline {
+    stages: Stages,
+    slots: Arc<Semaphore>,
+    in_flight: Arc<std::sync::Mutex<HashSet<FeedId>>>,
+    tx: mpsc::Sender<JobResult>,
+    writer: tokio::task::JoinHandle<(Writer, anyhow::Result<Summary>)>,
+    next_seq: usize,
+    abandon: Arc<watch::Sender<bool>>,
+}
+
+/// A free slot, reserved for a job about to start.
+pub struct Reserved(OwnedSemaphorePermit);
+
+/// A job's place in the pipeline: its concurrency permit, and its feed's entry in the
+/// in-flight set. Dropped (both released) once the writer is done with the job.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    feed: FeedId,
+    in_flight: Arc<std::sync::Mutex<HashSet<FeedId>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.feed);
+    }
+}
+
+impl Pipeline {
+    /// Starts the writer thread. With `ordered`, results are committed in submission order.
+    pub fn start(stages: Stages, writer: Writer, ordered: bool, on_error: OnWriteError) -> Pipeline {
+        let concurrency = stages.config.fetch.concurrency.get();
+        let (tx, rx) = mpsc::channel::<JobResult>(concurrency);
+        // On tokio's blocking pool: while it runs, a test's paused clock only moves when the
+        // test moves it, so scheduling tests see every commit happen at the time they set.
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut writer = writer;
+            let summary = writer.consume(rx, ordered, on_error);
+            (writer, summary)
+        });
+        Pipeline {
+            stages,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            in_flight: Arc::default(),
+            tx,
+            writer,
+            next_seq: 0,
+            abandon: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// The feeds started and not yet committed.
+    pub fn in_flight(&self) -> HashSet<FeedId> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Resolves when a slot is free (it may be taken again before the caller uses it).
+    pub async fn slot_free(&self) {
+        let _ = self.slots.acquire().await;
+    }
+
+    /// Waits for a free slot, then starts `job`.
+    pub async fn submit(&mut self, job: Job) {
+        let permit = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        self.start_reserved(Reserved(permit), job);
+    }
+
+    /// Reserves a slot if one is free now, for [`Pipeline::start_reserved`].
+    pub fn try_reserve(&self) -> Option<Reserved> {
+        self.slots.clone().try_acquire_owned().ok().map(Reserved)
+    }
+
+    /// Starts `job` in a reserved slot.
+    pub fn start_reserved(&mut self, reserved: Reserved, job: Job) {
+        let permit = reserved.0;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(job.feed.id);
+        let slot = Slot { _permit: permit, feed: job.feed.id, in_flight: self.in_flight.clone() };
+        let stages = self.stages.clone();
+        let tx = self.tx.clone();
+        let mut abandon = self.abandon.subscribe();
         let span = tracing::info_span!("feed", feed_id = job.feed.id.0, feed_url = %job.feed.url);
+        stages.metrics.queues.fetching.fetch_add(1, Relaxed);
         tokio::spawn(
             async move {
                 let queues = &stages.metrics.queues;
-                queues.fetching.fetch_add(1, Relaxed);
-                let (outcome, fetch_time) = process(&stages, &job).await;
+                let processed = tokio::select! {
+                    biased;
+                    _ = stopped(&mut abandon) => None,
+                    processed = process(&stages, &job) => Some(processed),
+                };
                 queues.fetching.fetch_sub(1, Relaxed);
+                let Some((outcome, fetch_time)) = processed else {
+                    tracing::info!("abandoned at the stop deadline; the feed stays due");
+                    return;
+                };
                 queues.writing.fetch_add(1, Relaxed);
-                let result = JobResult { seq, feed: job.feed, outcome, fetch_time, _permit: permit };
-                // The writer only goes away if it failed; its error is reported below.
-                if tx.send(result).await.is_err() {
+                let result = JobResult { seq, feed: job.feed, outcome, fetch_time, _slot: slot };
+                let sent = tokio::select! {
+                    biased;
+                    _ = stopped(&mut abandon) => false,
+                    // The writer only goes away if it failed; its error is reported by finish().
+                    sent = tx.send(result) => sent.is_ok(),
+                };
+                if !sent {
                     queues.writing.fetch_sub(1, Relaxed);
                 }
             }
             .instrument(span),
         );
     }
-    drop(tx);
-    let (writer, summary) = writer_thread.await?;
-    let summary = summary?;
-    Ok((writer, summary))
+
+    /// Lets every started job finish and be committed, then stops the writer and returns it
+    /// with the totals. With a `deadline`, jobs still fetching when it passes are abandoned.
+    pub async fn finish(self, deadline: Option<std::time::Duration>) -> anyhow::Result<(Writer, Summary)> {
+        let Pipeline { tx, mut writer, abandon, in_flight, .. } = self;
+        drop(tx);
+        let result = match deadline {
+            None => (&mut writer).await,
+            Some(deadline) => tokio::select! {
+                done = &mut writer => done,
+                _ = tokio::time::sleep(deadline) => {
+                    let in_flight = in_flight.lock().unwrap_or_else(|p| p.into_inner()).len();
+                    tracing::warn!(
+                        deadline_secs = deadline.as_secs_f64(),
+                        in_flight,
+                        "stop deadline passed: abandoning the feeds still being fetched"
+                    );
+                    let _ = abandon.send(true);
+                    writer.await
+                }
+            },
+        };
+        let (writer, summary) = result.map_err(|e| anyhow::anyhow!("the writer stopped unexpectedly: {e}"))?;
+        Ok((writer, summary?))
+    }
 }
 
 /// Fetches, parses, cleans and fingerprints one feed; also returns how long the fetch took.

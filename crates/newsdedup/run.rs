@@ -4,6 +4,8 @@ use crate::config::Config;
 use crate::feedlist::normalise_address;
 use crate::metrics::Metrics;
 use crate::pipeline::{run_jobs, Input, Job, Stages, Summary};
+use crate::progress::Progress;
+use crate::scheduler;
 use crate::server::{self, Router};
 use crate::status::{self, Health};
 use crate::writer::Writer;
@@ -48,14 +50,30 @@ fn fetch_jobs(feeds: Vec<FeedRow>) -> Vec<Job> {
     feeds.into_iter().map(|feed| Job { input: Input::Address(feed.url.clone()), feed }).collect()
 }
 
-/// `run --once [--all]`: fetch due (or all) feeds once. Returns the run's totals.
-pub async fn run_once(store: Store, config: &Config, all: bool) -> Result<Summary> {
+/// `run --once [--all]`: fetch due (or all) feeds once. Returns the run's totals. On
+/// `shutdown`, starts no more feeds and finishes the ones in flight.
+/// With `progress`, a live progress line is drawn on stderr.
+pub async fn run_once(
+    store: Store,
+    config: &Config,
+    all: bool,
+    shutdown: watch::Receiver<bool>,
+    progress: bool,
+) -> Result<Summary> {
     let stages = stages(config, Arc::new(Metrics::new()))?;
     let now = Utc::now();
     let feeds = if all { store.feeds()? } else { store.due_feeds(now)? };
-    let writer = Writer::open(store, config)?;
-    let (_never, shutdown) = watch::channel(false);
-    let (_writer, summary) = run_jobs(&stages, writer, fetch_jobs(feeds), false, shutdown).await?;
+    let mut writer = Writer::open(store, config)?;
+    let progress = progress.then(|| Progress::start(feeds.len(), "feeds"));
+    if let Some(p) = &progress {
+        writer.observe(p.observer());
+    }
+    let result = run_jobs(&stages, writer, fetch_jobs(feeds), false, shutdown).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let (writer, summary) = result?;
+    writer.close();
     Ok(summary)
 }
 
@@ -64,12 +82,14 @@ pub fn http_router() -> Router {
     status::routes(Router::new())
 }
 
-/// `daemon`: fetch feeds when they are due until `shutdown` turns true; then let the feeds in
-/// flight finish, commit, and return. With a `listener`, serves [`http_router`] on it.
+/// `daemon`: fetch feeds when they are due until SIGTERM/SIGINT; then let the feeds in flight
+/// finish (within `[daemon] stop_timeout`), commit, and return. SIGHUP reloads the config
+/// file. With a `listener`, serves [`http_router`] on it.
 pub async fn daemon(
     store: Store,
     config: &Config,
-    mut shutdown: watch::Receiver<bool>,
+    config_path: Option<PathBuf>,
+    signals: Signals,
     listener: Option<tokio::net::TcpListener>,
 ) -> Result<Summary> {
     let metrics = Arc::new(Metrics::new());
@@ -78,42 +98,42 @@ pub async fn daemon(
     if let Some(at) = store.health_figures()?.last_success {
         metrics.set_last_success(at);
     }
+    let db = store.path().to_path_buf();
     if let Some(listener) = listener {
-        let context = Arc::new(server::Context::new(store.path(), metrics.clone(), health.clone()));
-        tokio::spawn(server::serve(listener, Arc::new(http_router()), context, shutdown.clone()));
+        let context = Arc::new(server::Context::new(&db, metrics.clone(), health.clone()));
+        tokio::spawn(server::serve(listener, Arc::new(http_router()), context, signals.shutdown.clone()));
     }
-    let stages = stages(config, metrics.clone())?;
     let mut writer = Writer::open(store, config)?;
     writer.set_metrics(metrics.clone());
-    let mut total = Summary::default();
-    let tick = chrono::Duration::from_std(config.daemon.tick.0).unwrap_or(chrono::Duration::MAX);
     tracing::info!(feeds = writer.store().feeds()?.len(), "daemon started");
-    loop {
-        metrics.tick(Utc::now());
-        if *shutdown.borrow() {
-            break;
-        }
-        let due = writer.store().due_feeds(Utc::now())?;
-        if !due.is_empty() {
-            let (w, summary) = run_jobs(&stages, writer, fetch_jobs(due), false, shutdown.clone()).await?;
-            writer = w;
-            tracing::info!(%summary, "poll finished");
-            total.add(&summary);
-        }
-        let now = Utc::now();
-        let next = writer.store().next_due_at()?.map_or(now + tick, |t| t.min(now + tick));
-        let wait = (next - now).to_std().unwrap_or_default().max(std::time::Duration::from_millis(50));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => {}
-        }
-    }
+    let m = metrics.clone();
+    let control = scheduler::Control {
+        shutdown: signals.shutdown,
+        reload: signals.reload,
+        load_config: Box::new(move || {
+            let config = match &config_path {
+                Some(path) => Config::load(path)?,
+                None => Config::defaults(),
+            };
+            health.set_tick(config.daemon.tick.0);
+            Ok(config)
+        }),
+        build_stages: Box::new(move |config| stages(config, m.clone())),
+    };
+    let total = scheduler::run(&db, config.clone(), writer, metrics, scheduler::Clock::Wall, control).await?;
     tracing::info!(%total, "daemon stopped");
     Ok(total)
 }
 
 /// `ingest PATH...|-`: process documents from files or stdin, in the order given.
-pub async fn ingest(store: Store, config: &Config, paths: &[String], as_feed: Option<&str>) -> Result<Summary> {
+pub async fn ingest(
+    store: Store,
+    config: &Config,
+    paths: &[String],
+    as_feed: Option<&str>,
+    shutdown: watch::Receiver<bool>,
+    progress: bool,
+) -> Result<Summary> {
     let stages = stages(config, Arc::new(Metrics::new()))?;
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let now = Utc::now();
@@ -135,16 +155,35 @@ pub async fn ingest(store: Store, config: &Config, paths: &[String], as_feed: Op
         let feed = store.feed(id)?.context("a feed just added is missing")?;
         jobs.push(Job { feed, input });
     }
-    let writer = Writer::open(store, config)?;
-    let (_never, shutdown) = watch::channel(false);
-    let (_writer, summary) = run_jobs(&stages, writer, jobs, true, shutdown).await?;
+    let mut writer = Writer::open(store, config)?;
+    let progress = progress.then(|| Progress::start(jobs.len(), "documents"));
+    if let Some(p) = &progress {
+        writer.observe(p.observer());
+    }
+    let result = run_jobs(&stages, writer, jobs, true, shutdown).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let (writer, summary) = result?;
+    writer.close();
     Ok(summary)
 }
 
-/// A watch channel that turns true on the first SIGTERM or SIGINT. A second signal ends the
-/// process at once: SQLite's journal keeps the database consistent whatever instant that is.
-pub fn shutdown_on_signals() -> Result<watch::Receiver<bool>> {
-    let (tx, rx) = watch::channel(false);
+/// What the signals ask of a running command.
+pub struct Signals {
+    /// Turns true on the first SIGTERM or SIGINT.
+    pub shutdown: watch::Receiver<bool>,
+    /// Counts SIGHUPs (only listened for when asked: SIGHUP otherwise ends the process).
+    pub reload: watch::Receiver<u64>,
+}
+
+/// Listens for the signals: the first SIGTERM or SIGINT turns `shutdown` true; a second one
+/// ends the process at once with exit code 130 (SQLite's journal keeps the database
+/// consistent whatever instant that is, and the writer lock dies with the process). With
+/// `hangup`, SIGHUP bumps `reload` instead of ending the process.
+pub fn signals(hangup: bool) -> Result<Signals> {
+    let (tx, shutdown) = watch::channel(false);
+    let (reload_tx, reload) = watch::channel(0u64);
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -165,14 +204,24 @@ pub fn shutdown_on_signals() -> Result<watch::Receiver<bool>> {
                 }
             }
         });
+        if hangup {
+            let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    reload_tx.send_modify(|n| *n += 1);
+                }
+            });
+        }
     }
     #[cfg(not(unix))]
     {
+        let _ = (hangup, reload_tx);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = tx.send(true);
             }
         });
     }
-    Ok(rx)
+    Ok(Signals { shutdown, reload })
 }

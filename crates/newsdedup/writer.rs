@@ -8,8 +8,9 @@
 
 use crate::config::Config;
 use crate::metrics::{FeedReport, FetchOutcome, Metrics};
-use crate::pipeline::{JobResult, Outcome, ProcessedItem, Summary};
+use crate::pipeline::{JobResult, OnWriteError, Outcome, ProcessedItem, Summary};
 use crate::schedule;
+use crate::scheduler::Clock;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use newsdedup_deduplicator::{Candidate, DedupConfig, Deduplicator, IndexEntry, FINGERPRINT_VERSION};
@@ -36,7 +37,13 @@ pub struct Writer {
     dedup_config: DedupConfig,
     config: Config,
     metrics: Arc<Metrics>,
+    observers: Vec<Observer>,
+    clock: Clock,
+    last_checkpoint: std::time::Instant,
 }
+
+/// Called after each feed is committed.
+pub type Observer = Box<dyn FnMut(&FeedReport<'_>) + Send>;
 
 const FINGERPRINT_VERSION_KEY: &str = "fingerprint_version";
 
@@ -44,17 +51,16 @@ impl Writer {
     /// Takes the store, brings stored fingerprints to the current algorithm version, and loads
     /// the deduplicator's index from it.
     pub fn open(store: Store, config: &Config) -> Result<Writer> {
-        let dedup_config = DedupConfig {
-            max_distance: config.dedup.max_distance,
-            min_words_for_near: config.dedup.min_words_for_near,
-            window_secs: Some(config.dedup.window.0.as_secs() as i64),
-        };
+        let dedup_config = dedup_config(config);
         let mut writer = Writer {
             store,
             dedup: Deduplicator::new(dedup_config.clone()),
             dedup_config,
             config: config.clone(),
             metrics: Arc::new(Metrics::new()),
+            observers: Vec::new(),
+            clock: Clock::Wall,
+            last_checkpoint: std::time::Instant::now(),
         };
         writer.upgrade_fingerprints()?;
         writer.reload_index()?;
@@ -63,11 +69,6 @@ impl Writer {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// Counts what the writer commits in `metrics` (instead of a private set of figures).
-    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
-        self.metrics = metrics;
     }
 
     /// Recomputes every stored fingerprint when the database's were made by another version
@@ -106,24 +107,43 @@ impl Writer {
     }
 
     /// Commits results as they arrive (in job order when `ordered`) until the channel closes.
-    pub fn consume(&mut self, mut rx: mpsc::Receiver<JobResult>, ordered: bool) -> Result<Summary> {
+    pub fn consume(
+        &mut self,
+        mut rx: mpsc::Receiver<JobResult>,
+        ordered: bool,
+        on_error: OnWriteError,
+    ) -> Result<Summary> {
         let mut summary = Summary::default();
         let mut pending: BTreeMap<usize, JobResult> = BTreeMap::new();
         let mut next = 0;
+        let handle = |writer: &mut Writer, result: JobResult, summary: &mut Summary| {
+            match (writer.handle(result, summary), on_error) {
+                (Ok(()), _) => Ok(()),
+                (Err(e), OnWriteError::KeepGoing) => {
+                    // The feed stays as it was (due again); the error is on /healthz and counted.
+                    tracing::error!(error = %format!("{e:#}"), "cannot store a feed's results");
+                    Ok(())
+                }
+                (Err(e), OnWriteError::Stop) => Err(e),
+            }
+        };
         while let Some(result) = rx.blocking_recv() {
             if !ordered {
-                self.handle(result, &mut summary)?;
+                handle(self, result, &mut summary)?;
+                self.maybe_checkpoint();
                 continue;
             }
             pending.insert(result.seq, result);
             while let Some(result) = pending.remove(&next) {
-                self.handle(result, &mut summary)?;
+                handle(self, result, &mut summary)?;
+                self.maybe_checkpoint();
                 next += 1;
             }
         }
-        // A job that never reported (its task panicked) leaves a gap; commit the rest in order.
+        // A job that never reported (its task panicked, or was abandoned at the stop deadline)
+        // leaves a gap; commit the rest in order.
         for (_, result) in pending {
-            self.handle(result, &mut summary)?;
+            handle(self, result, &mut summary)?;
         }
         Ok(summary)
     }
@@ -131,7 +151,6 @@ impl Writer {
     fn handle(&mut self, result: JobResult, summary: &mut Summary) -> Result<()> {
         let feed = result.feed;
         let _span = tracing::info_span!("feed", feed_id = feed.id.0, feed_url = %feed.url).entered();
-        self.metrics.queues.writing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let (outcome, status) = match &result.outcome {
             Outcome::Failed { status, .. } => (FetchOutcome::Failed, *status),
             Outcome::NotModified { .. } => (FetchOutcome::NotModified, Some(304)),
@@ -139,12 +158,23 @@ impl Writer {
             Outcome::Parsed(p) => (FetchOutcome::Updated, Some(p.status)),
         };
         let before = summary.clone();
-        match self.write(&feed, result.outcome, summary) {
+        let written = self.write(&feed, result.outcome, summary);
+        self.metrics.queues.writing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        match written {
             Ok(()) => {
                 let delta = summary.since(&before);
-                let report =
-                    FeedReport { outcome, status, fetch_time: result.fetch_time, delta: &delta, at: Utc::now() };
+                let report = FeedReport {
+                    feed_url: &feed.url,
+                    outcome,
+                    status,
+                    fetch_time: result.fetch_time,
+                    delta: &delta,
+                    at: self.clock.now(),
+                };
                 self.metrics.record_feed(&report);
+                for observer in &mut self.observers {
+                    observer(&report);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -159,7 +189,7 @@ impl Writer {
     }
 
     fn write(&mut self, feed: &FeedRow, outcome: Outcome, summary: &mut Summary) -> Result<()> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let schedule = &self.config.schedule;
         summary.feeds += 1;
         match outcome {
@@ -232,6 +262,80 @@ impl Writer {
         )?;
         batch.commit()?;
         Ok(())
+    }
+}
+
+// Running for months: metrics, observers, the clock, reloads and WAL checkpoints.
+impl Writer {
+    /// Counts what the writer commits in `metrics` (instead of a private set of figures).
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = metrics;
+    }
+
+    /// Calls `observer` after each feed is committed (progress display, tests).
+    pub fn observe(&mut self, observer: impl FnMut(&FeedReport<'_>) + Send + 'static) {
+        self.observers.push(Box::new(observer));
+    }
+
+    /// Where "now" comes from (tests of the scheduler run on tokio's paused clock).
+    #[cfg(test)]
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Takes a reloaded configuration: the schedule for the next commits, and the dedup
+    /// settings (the index is rebuilt with them). On error nothing changes.
+    pub fn reconfigure(&mut self, config: &Config) -> Result<()> {
+        let previous = (self.config.clone(), self.dedup_config.clone());
+        self.config = config.clone();
+        self.dedup_config = dedup_config(config);
+        if let Err(e) = self.reload_index() {
+            (self.config, self.dedup_config) = previous;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Runs a WAL checkpoint every [`CHECKPOINT_EVERY`], between two feeds' transactions.
+    fn maybe_checkpoint(&mut self) {
+        if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            self.checkpoint();
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        self.last_checkpoint = std::time::Instant::now();
+        match self.store.checkpoint() {
+            Ok(c) if c.complete => {
+                self.metrics.record_checkpoint();
+                tracing::debug!(frames = c.wal_frames, "WAL checkpoint");
+            }
+            Ok(c) => tracing::debug!(
+                frames = c.wal_frames,
+                done = c.checkpointed_frames,
+                "WAL checkpoint held back by a reader"
+            ),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+
+    /// Ends the writer's work: a last checkpoint leaves the WAL empty for backups and readers.
+    pub fn close(mut self) {
+        self.checkpoint();
+    }
+}
+
+/// How often the writer folds the WAL back into the database. SQLite's automatic checkpoints
+/// (every ~4 MB) keep it from growing while no reader is in the way; this one also truncates
+/// the file, so the -wal beside a long-running daemon stays small.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The deduplicator's settings from the configuration.
+fn dedup_config(config: &Config) -> DedupConfig {
+    DedupConfig {
+        max_distance: config.dedup.max_distance,
+        min_words_for_near: config.dedup.min_words_for_near,
+        window_secs: Some(config.dedup.window.0.as_secs() as i64),
     }
 }
 

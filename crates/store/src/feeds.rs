@@ -98,6 +98,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// The earliest next_fetch_at after `now`: when the next feed that is not due yet will be.
+    pub fn next_due_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<String> = self.conn().query_row(
+            "SELECT min(next_fetch_at) FROM feeds WHERE next_fetch_at > ?1",
+            [timestamp(now)],
+            |r| r.get(0),
+        )?;
+        Ok(next.as_deref().and_then(parse_timestamp))
+    }
+
     /// The earliest next_fetch_at of any feed, to know how long a daemon may sleep.
     pub fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         let next: Option<String> = self.conn().query_row(
@@ -163,6 +173,8 @@ mod tests {
         let due: Vec<FeedId> = store.due_feeds(t(4)).unwrap().iter().map(|f| f.id).collect();
         assert_eq!(due, [b]);
         assert_eq!(store.next_due_at().unwrap(), Some(t(3)));
+        assert_eq!(store.next_due_after(t(3)).unwrap(), Some(t(5)));
+        assert_eq!(store.next_due_after(t(5)).unwrap(), None);
         let fa = store.feed(a).unwrap().unwrap();
         assert_eq!(fa.validators.etag.as_deref(), Some("\"v1\""));
         assert_eq!((fa.last_status, fa.error_count, fa.title.as_deref()), (Some(200), 0, Some("A")));
