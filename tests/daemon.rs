@@ -197,3 +197,53 @@ fn sighup_reloads_the_config_and_a_broken_one_changes_nothing() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
 }
+
+#[test]
+fn pruned_items_are_not_stored_again_and_vacuum_keeps_the_rest() {
+    let server = Server::start();
+    let publisher = fixture("example/publisher.xml");
+    server.route("/publisher.xml", Reply::xml(&publisher));
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml")]);
+    env.ok(&["run", "--once"]);
+    assert_eq!(env.count("SELECT count(*) FROM items"), 2);
+
+    // Both stories are a hundred days old.
+    let old = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-100 days')";
+    env.sql()
+        .execute_batch(&format!(
+            "UPDATE stories SET first_seen_at = {old}, last_seen_at = {old}; UPDATE items SET fetched_at = {old};"
+        ))
+        .unwrap();
+    let dry = env.ok(&["prune", "--older-than", "90d", "--dry-run"]);
+    assert!(dry.contains("would prune: 2 stories and their 2 items"), "{dry}");
+    assert_eq!(env.count("SELECT count(*) FROM items"), 2);
+    let out = env.ok(&["prune", "--older-than", "90d"]);
+    assert!(out.contains("pruned: 2 stories and their 2 items"), "{out}");
+    assert_eq!(env.count("SELECT count(*) FROM items"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM tombstones"), 2);
+
+    // The feed still carries both, plus a new one: only the new one is stored.
+    let fresh = r#"<item><title>Snow closes the pass</title><guid>publisher-0003</guid>
+      <description>Heavy snow has closed the mountain pass for the second time this week, officials said on Monday.</description></item>
+  </channel>"#;
+    server.route("/publisher.xml", Reply::xml(&publisher.replace("</channel>", fresh)));
+    let summary = env.ok(&["run", "--once", "--all"]);
+    assert!(summary.contains("items: 1 new"), "{summary}");
+    let guids: Vec<String> = env
+        .sql()
+        .prepare("SELECT guid FROM items")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(guids, ["publisher-0003"]);
+
+    let out = env.ok(&["vacuum"]);
+    assert!(out.starts_with("vacuumed"), "{out}");
+    assert_eq!(env.count("SELECT count(*) FROM items"), 1);
+    let check: String = env.sql().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(env.run(&["prune", "--older-than", "soon"]).status.code(), Some(2));
+}

@@ -62,6 +62,30 @@ pub enum Command {
     Stats(JsonFlag),
     /// Write stories and items out for other programs.
     Export(ExportArgs),
+    /// Delete old stories with their items (keeping tombstones so they are not stored again)
+    /// and clear the raw content of old items.
+    Prune(PruneArgs),
+    /// Give the space freed by `prune` back to the filesystem (rewrites the database file).
+    Vacuum(VacuumArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Prune stories last seen longer ago than this, and the raw content of items first
+    /// fetched longer ago than this: an age like "90d" or "12h".
+    #[arg(long, value_name = "AGE")]
+    pub older_than: String,
+    /// Only say what would be pruned.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Subcommand)]

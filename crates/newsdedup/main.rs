@@ -268,6 +268,42 @@ fn run(cli: Cli) -> Result<u8> {
             inspect::stats(&store, flag.json, &mut stdout)?;
             Ok(exit::OK)
         }
+        Command::Prune(args) => {
+            let age = config::HumanDuration::parse(&args.older_than)
+                .map_err(|e| anyhow::anyhow!("--older-than: {e}"))
+                .context(UsageError)?;
+            let _lock = lock_db(&cli, "prune", args.lock.wait)?;
+            let mut store = open_store_read_only(&cli)?;
+            let now = chrono::Utc::now();
+            let cutoff = chrono::Duration::from_std(age.0).ok().and_then(|a| now.checked_sub_signed(a));
+            let cutoff = cutoff.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            let pruned = store.prune(cutoff, now, args.dry_run)?;
+            println!(
+                "{}: {} stories and their {} items deleted (their keys kept so they are not stored again), \
+                 raw content of {} older items cleared{}",
+                if args.dry_run { "would prune" } else { "pruned" },
+                pruned.stories,
+                pruned.items,
+                pruned.raw_cleared,
+                if args.dry_run { "" } else { "; `newsdedup vacuum` gives the space back to the filesystem" }
+            );
+            Ok(exit::OK)
+        }
+        Command::Vacuum(args) => {
+            let _lock = lock_db(&cli, "vacuum", args.lock.wait)?;
+            let mut store = open_store_read_only(&cli)?;
+            let before = store.health_figures()?;
+            store.vacuum().context("vacuum failed (it needs as much free disk as the database's size)")?;
+            let after = store.health_figures()?;
+            println!(
+                "vacuumed {}: {} bytes before (+{} in the WAL), {} after",
+                cli.db.display(),
+                before.database_bytes,
+                before.wal_bytes,
+                after.database_bytes
+            );
+            Ok(exit::OK)
+        }
         Command::Export(args) => {
             let store = open_store_read_only(&cli)?;
             drop(stdout);

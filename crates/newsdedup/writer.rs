@@ -357,8 +357,19 @@ fn store_item(
     };
     let stored = batch.find_item(feed, &item.raw.guid)?;
     let id = match stored {
-        Some(s) if s.raw_content == item.raw.body && s.title == item.raw.title && s.link == item.raw.link => {
+        // A pruned item's raw content is gone: only its title and link can tell an edit.
+        Some(s)
+            if (s.raw_pruned || s.raw_content == item.raw.body)
+                && s.title == item.raw.title
+                && s.link == item.raw.link =>
+        {
             summary.items_unchanged += 1;
+            return Ok(());
+        }
+        // `prune` deleted it: the feed still carries it, but it is not news any more.
+        None if batch.is_tombstoned(feed, &item.raw.guid)? => {
+            summary.items_unchanged += 1;
+            tracing::debug!(item_guid = %item.raw.guid, "pruned item not stored again");
             return Ok(());
         }
         Some(s) => {

@@ -31,11 +31,13 @@ pub struct StoredItem {
     pub raw_content: String,
     pub title: Option<String>,
     pub link: Option<String>,
+    /// `prune` cleared its raw content: `raw_content` is empty and says nothing of the item.
+    pub raw_pruned: bool,
 }
 
 /// One feed's write transaction. Dropping it without [`FeedBatch::commit`] rolls back.
 pub struct FeedBatch<'a> {
-    tx: Transaction<'a>,
+    pub(crate) tx: Transaction<'a>,
 }
 
 impl<'a> FeedBatch<'a> {
@@ -51,8 +53,8 @@ impl<'a> FeedBatch<'a> {
     /// The stored item of `feed` with key `guid`, if any.
     pub fn find_item(&self, feed: FeedId, guid: &str) -> Result<Option<StoredItem>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT id, story_id, fingerprint, content_hash, raw_content, title, link FROM items \
-             WHERE feed_id = ?1 AND guid = ?2",
+            "SELECT id, story_id, fingerprint, content_hash, raw_content, title, link, raw_pruned_at IS NOT NULL \
+             FROM items WHERE feed_id = ?1 AND guid = ?2",
         )?;
         let row = stmt
             .query_row(params![feed.0, guid], |r| {
@@ -66,6 +68,7 @@ impl<'a> FeedBatch<'a> {
                     raw_content: r.get(4)?,
                     title: r.get(5)?,
                     link: r.get(6)?,
+                    raw_pruned: r.get(7)?,
                 })
             })
             .optional()?;
@@ -114,7 +117,7 @@ impl<'a> FeedBatch<'a> {
         let mut stmt = self.tx.prepare_cached(
             "UPDATE items SET key_source = ?2, link = ?3, canonical_link = ?4, platform_id = ?5, title = ?6, \
                               clean_title = ?7, published_at = COALESCE(?8, published_at), updated_at = ?9, \
-                              raw_content = ?10, body_kind = ?11, clean_text = ?12, fingerprint = ?13, \
+                              raw_content = ?10, raw_pruned_at = NULL, body_kind = ?11, clean_text = ?12, fingerprint = ?13, \
                               content_hash = ?14, word_count = ?15 \
              WHERE id = ?1",
         )?;

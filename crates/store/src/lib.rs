@@ -9,7 +9,8 @@
 //!
 //! Opening a database creates its folder, turns on foreign keys and WAL (so people can read
 //! the file while a daemon writes), sets `synchronous=NORMAL` (durable at each checkpoint,
-//! never corrupt) and a busy timeout, then applies pending migrations.
+//! never corrupt), a busy timeout and a limit on the size the WAL is left at after a
+//! checkpoint, then applies pending migrations.
 
 pub mod batch;
 pub mod feeds;
@@ -49,6 +50,9 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The largest size, in bytes, a -wal file is left at after a checkpoint.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
@@ -106,6 +110,9 @@ impl Store {
             tracing::warn!(journal_mode = %mode, "database could not switch to WAL mode");
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // After a checkpoint, a -wal file that grew (a big transaction, a long reader) is cut
+        // back to this size instead of staying large for the life of the process.
+        self.conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
         Ok(())
     }
 

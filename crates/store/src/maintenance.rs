@@ -1,9 +1,11 @@
 //! Keeping the database healthy while it runs for months: the figures the daemon's status
-//! endpoint reports, the writability probe behind `/healthz`, and WAL checkpoints.
+//! endpoint reports, the writability probe behind `/healthz`, WAL checkpoints, `prune` (with
+//! the tombstones that keep pruned items from coming back) and `vacuum`.
 
-use crate::{parse_timestamp, Result, Store, StoreError};
+use crate::{parse_timestamp, timestamp, FeedBatch, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use newsdedup_model::FeedId;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,6 +69,83 @@ impl Store {
     }
 }
 
+/// What `prune` removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Stories last seen before the cutoff, deleted with all their items.
+    pub stories: u64,
+    /// Items deleted (each leaves a tombstone).
+    pub items: u64,
+    /// Items kept (their story is still active) whose raw content was cleared.
+    pub raw_cleared: u64,
+}
+
+impl Store {
+    /// Deletes the stories last seen before `cutoff` with their items (and the items' removed
+    /// lines), leaving a tombstone per item so the writer never stores it again; clears the
+    /// raw content of the remaining items first fetched before `cutoff` (their clean text,
+    /// fingerprint and story stay). One transaction: all of it or nothing. With `dry_run`,
+    /// counts and rolls back.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>, dry_run: bool) -> Result<Pruned> {
+        let (cutoff, now) = (timestamp(cutoff), timestamp(now));
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Old stories, and items that never got a story (a run that died mid-way cannot leave
+        // any, but older databases might have some).
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS prune_stories(id INTEGER PRIMARY KEY); DELETE FROM prune_stories;",
+        )?;
+        let stories =
+            tx.execute("INSERT INTO prune_stories SELECT id FROM stories WHERE last_seen_at < ?1", [&cutoff])? as u64;
+        tx.execute(
+            "INSERT INTO tombstones(feed_id, guid, pruned_at) \
+             SELECT feed_id, guid, ?2 FROM items \
+             WHERE story_id IN (SELECT id FROM prune_stories) OR (story_id IS NULL AND fetched_at < ?1) \
+             ON CONFLICT(feed_id, guid) DO NOTHING",
+            [&cutoff, &now],
+        )?;
+        let items = tx.execute(
+            "DELETE FROM items WHERE story_id IN (SELECT id FROM prune_stories) \
+                                  OR (story_id IS NULL AND fetched_at < ?1)",
+            [&cutoff],
+        )? as u64;
+        tx.execute("DELETE FROM stories WHERE id IN (SELECT id FROM prune_stories)", [])?;
+        let raw_cleared = tx.execute(
+            "UPDATE items SET raw_content = '', raw_pruned_at = ?2 \
+             WHERE fetched_at < ?1 AND raw_pruned_at IS NULL",
+            [&cutoff, &now],
+        )? as u64;
+        tx.execute_batch("DROP TABLE prune_stories;")?;
+        if dry_run {
+            tx.rollback()?;
+        } else {
+            tx.commit()?;
+        }
+        Ok(Pruned { stories, items, raw_cleared })
+    }
+
+    /// Rebuilds the database file without its free pages (after `prune`), refreshes the query
+    /// planner's statistics, and empties the WAL. Needs as much free disk as the file's size.
+    pub fn vacuum(&mut self) -> Result<()> {
+        self.conn.execute_batch("VACUUM; PRAGMA optimize;")?;
+        self.checkpoint()?;
+        Ok(())
+    }
+
+    /// How many items `prune` has deleted (tombstones kept).
+    pub fn tombstone_count(&self) -> Result<u64> {
+        Ok(self.conn().query_row("SELECT count(*) FROM tombstones", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+}
+
+impl FeedBatch<'_> {
+    /// True when `prune` deleted the item of `feed` with key `guid`: it must not be stored
+    /// again.
+    pub fn is_tombstoned(&self, feed: FeedId, guid: &str) -> Result<bool> {
+        let mut stmt = self.tx.prepare_cached("SELECT 1 FROM tombstones WHERE feed_id = ?1 AND guid = ?2")?;
+        Ok(stmt.exists(rusqlite::params![feed.0, guid])?)
+    }
+}
+
 /// The write-ahead log beside a database file.
 pub fn wal_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
@@ -112,8 +191,104 @@ mod tests {
         assert_eq!(store.health_figures().unwrap().wal_bytes, 0, "a complete TRUNCATE checkpoint empties the WAL");
     }
 
+    fn item(store: &mut Store, feed: FeedId, guid: &str, story: Option<newsdedup_model::StoryId>, at: DateTime<Utc>) {
+        use newsdedup_model::{
+            BodyKind, CleanItem, Decision, Fingerprint, KeySource, MatchMethod, RawItem, RemovedLine,
+        };
+        let raw = RawItem {
+            guid: guid.into(),
+            key_source: KeySource::Guid,
+            link: None,
+            title: Some(guid.into()),
+            published_at: Some(at),
+            updated_at: None,
+            body: format!("<p>{guid} body</p><p>Subscribe!</p>"),
+            body_kind: BodyKind::Html,
+            platform_id: None,
+        };
+        let clean = CleanItem {
+            clean_title: guid.into(),
+            clean_text: format!("{guid} body"),
+            folded_text: format!("{guid} body"),
+            removed: vec![RemovedLine { position: 1, line: "Subscribe!".into(), rule: "en.subscribe".into() }],
+            canonical_link: None,
+        };
+        let batch = store.begin().unwrap();
+        let new = crate::NewItem {
+            feed,
+            raw: &raw,
+            clean: &clean,
+            fingerprint: Fingerprint { simhash: 1, content_hash: 1 },
+            word_count: 2,
+        };
+        let id = batch.insert_item(&new, at).unwrap();
+        let decision = match story {
+            None => Decision::NewStory,
+            Some(story) => Decision::Join {
+                story,
+                matched_item: newsdedup_model::ItemId(1),
+                method: MatchMethod::Near,
+                distance: 0,
+            },
+        };
+        batch.assign_story(id, &decision, at).unwrap();
+        batch.commit().unwrap();
+    }
+
     #[test]
-    fn the_probe_fails_on_a_read_only_file() {
+    fn prune_deletes_old_stories_keeps_tombstones_and_clears_old_raw_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let now = Utc::now();
+        let old = now - chrono::Duration::days(100);
+        let (feed, _) = store.add_feed("f", old).unwrap();
+        // An old story with two items; an old item whose story is still active; a new story.
+        item(&mut store, feed, "old-1", None, old);
+        let old_story = newsdedup_model::StoryId(1);
+        item(&mut store, feed, "old-2", Some(old_story), old);
+        item(&mut store, feed, "kept-old", None, old);
+        let active = newsdedup_model::StoryId(2);
+        item(&mut store, feed, "kept-new", Some(active), now);
+        item(&mut store, feed, "new", None, now);
+        let count = |store: &Store, sql: &str| -> i64 { store.conn().query_row(sql, [], |r| r.get(0)).unwrap() };
+
+        let cutoff = now - chrono::Duration::days(90);
+        let dry = store.prune(cutoff, now, true).unwrap();
+        assert_eq!(dry, Pruned { stories: 1, items: 2, raw_cleared: 1 });
+        assert_eq!(count(&store, "SELECT count(*) FROM items"), 5, "a dry run changes nothing");
+        assert_eq!(store.tombstone_count().unwrap(), 0);
+
+        assert_eq!(store.prune(cutoff, now, false).unwrap(), dry);
+        assert_eq!(count(&store, "SELECT count(*) FROM items"), 3);
+        assert_eq!(count(&store, "SELECT count(*) FROM stories"), 2);
+        assert_eq!(count(&store, "SELECT count(*) FROM removed_lines"), 3, "removed lines go with their items");
+        assert_eq!(store.tombstone_count().unwrap(), 2);
+        let raw: (String, String) = store
+            .conn()
+            .query_row("SELECT raw_content, clean_text FROM items WHERE guid = 'kept-old'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(raw, (String::new(), "kept-old body".to_string()));
+        assert!(store.quick_check().unwrap().is_empty());
+
+        let mut store = store;
+        let batch = store.begin().unwrap();
+        assert!(batch.is_tombstoned(feed, "old-1").unwrap());
+        assert!(!batch.is_tombstoned(feed, "kept-old").unwrap());
+        let kept = batch.find_item(feed, "kept-old").unwrap().unwrap();
+        assert!(kept.raw_pruned);
+        drop(batch);
+
+        // Pruning again finds nothing more; vacuum keeps everything that is left.
+        assert_eq!(store.prune(cutoff, now, false).unwrap(), Pruned::default());
+        store.vacuum().unwrap();
+        assert_eq!(count(&store, "SELECT count(*) FROM items"), 3);
+        assert_eq!(store.health_figures().unwrap().wal_bytes, 0);
+    }
+
+    #[test]
+    fn the_probe_needs_an_existing_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         drop(Store::open(&path).unwrap());

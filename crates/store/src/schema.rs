@@ -84,6 +84,20 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // 2: `newsdedup prune` deletes the items of old stories and clears old raw content. The
+    // keys of deleted items are kept, so that a feed still carrying them does not store them
+    // again; and a cleared body must not look like an edit of the item.
+    r#"
+CREATE TABLE tombstones (
+    -- The keys of items `newsdedup prune` deleted: the writer never stores them again.
+    feed_id    INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    guid       TEXT NOT NULL,
+    pruned_at  TEXT NOT NULL,               -- RFC 3339 UTC
+    PRIMARY KEY (feed_id, guid)
+) WITHOUT ROWID;
+
+ALTER TABLE items ADD COLUMN raw_pruned_at TEXT;  -- when prune cleared raw_content (NULL: never)
+"#,
 ];
 
 #[cfg(test)]
