@@ -15,3 +15,7 @@ mod commands;
 
 // Running unattended: the daemon's schedule, signals, locking, the status endpoint.
 mod daemon;
+
+// Crash safety: runs killed at several points, rerun, compared with an uninterrupted run
+// (ignored by default: `make test-slow`).
+mod crash;
