@@ -4,6 +4,9 @@ CARGO ?= cargo
 DB ?= newsdedup.db
 BIN := target/release/newsdedup
 CORPUS ?= ../shared/corpus
+# The soak benchmark: the daemon over SOAK_FEEDS local HTTP feeds for SOAK_SECS seconds.
+SOAK_FEEDS ?= 1000
+SOAK_SECS ?= 180
 
 .PHONY: all build run test test-slow lint bench corpus clean
 
@@ -32,6 +35,7 @@ lint:
 bench: build
 	$(CARGO) bench --workspace --locked
 	scripts/bench-ingest.sh $(CORPUS)
+	python3 scripts/bench-soak.py --bin $(BIN) --feeds $(SOAK_FEEDS) --duration $(SOAK_SECS)
 
 # Score cleaning and dedup on the labelled dev corpus (needs python3).
 corpus: build
