@@ -247,3 +247,77 @@ fn pruned_items_are_not_stored_again_and_vacuum_keeps_the_rest() {
     assert_eq!(check, "ok");
     assert_eq!(env.run(&["prune", "--older-than", "soon"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_second_signal_exits_at_once_and_leaves_the_database_sound() {
+    let server = Server::start();
+    serve_example(&server);
+    server.route("/hung.xml", Reply::xml(&fixture("example/publisher.xml")).delayed(Duration::from_secs(120)));
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml"), &server.url("/hung.xml")]);
+    let cfg = env.write("stop.toml", "[daemon]\nstop_timeout = \"5m\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon"]);
+    let mut daemon = Running::start(cmd);
+    wait_until("the hung feed to be requested", || (!server.requests("/hung.xml").is_empty()).then_some(()))
+        .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+    daemon.signal("TERM");
+    daemon.wait_for_line("stopping");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(130), "{}", daemon.log());
+    let check: String = env.sql().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    // The lock died with it.
+    env.ok(&["prune", "--older-than", "1000d", "--dry-run"]);
+}
+
+#[test]
+fn a_feed_the_database_refuses_is_recorded_and_the_daemon_goes_on() {
+    let server = Server::start();
+    serve_example(&server);
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml"), &server.url("/reupload.xml")]);
+    // The database refuses one of the publisher's items, as a full disk or a bug would.
+    env.sql()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON items WHEN NEW.guid = 'publisher-0002' \
+             BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;",
+        )
+        .unwrap();
+    let cfg = env.write("fast.toml", "[daemon]\ntick = \"200ms\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon", "--listen", "127.0.0.1:0"]);
+    let mut daemon = Running::start(cmd);
+    let addr = daemon.listen_addr();
+    wait_until("both feeds handled", || {
+        (env.count("SELECT count(*) FROM feeds WHERE last_fetched_at IS NOT NULL") == 2).then_some(())
+    })
+    .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+
+    let (error, next): (String, String) = env
+        .sql()
+        .query_row("SELECT last_error, next_fetch_at FROM feeds WHERE url LIKE '%publisher.xml'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(error.contains("cannot store") && error.contains("refused by a test trigger"), "{error}");
+    assert!(next > chrono_now(), "the refused feed backs off instead of being fetched at every tick: {next}");
+    // Nothing of the refused feed was stored; the other feed was.
+    assert_eq!(
+        env.count("SELECT count(*) FROM items i JOIN feeds f ON f.id = i.feed_id WHERE f.url LIKE '%publisher.xml'"),
+        0
+    );
+    assert_eq!(env.count("SELECT count(*) FROM items"), 2);
+    let (_, metrics) = http_get(&addr, "/metrics");
+    assert_eq!(sample(&metrics, "newsdedup_write_errors_total"), Some(1.0), "{metrics}");
+    assert!(daemon.log().contains("cannot store a feed's results"), "{}", daemon.log());
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+}
+
+/// Now, formatted as the database stores times.
+fn chrono_now() -> String {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')", [], |r| r.get(0)).unwrap()
+}

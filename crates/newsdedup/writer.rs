@@ -178,11 +178,14 @@ impl Writer {
                 Ok(())
             }
             Err(e) => {
+                // Nothing of the failed transaction happened: neither in the totals, nor in
+                // the index (reloaded from the store, which is the truth).
+                *summary = before;
                 self.metrics.record_write_error(&format!("{e:#}"));
-                // Whatever the failed transaction did to the index is undone by reloading it.
                 if let Err(reload) = self.reload_index() {
                     tracing::error!(error = %reload, "cannot reload the dedup index");
                 }
+                self.record_write_failure(&feed, &e);
                 Err(e.context(format!("cannot store the results of feed {}", feed.url)))
             }
         }
@@ -294,6 +297,23 @@ impl Writer {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Records on the feed that its results could not be stored, with the usual backoff, so
+    /// that a feed whose document the database refuses is not fetched again at every tick.
+    /// When the database takes no writes at all this fails too, and the feed stays due.
+    fn record_write_failure(&mut self, feed: &FeedRow, error: &anyhow::Error) {
+        let now = self.clock.now();
+        let failures = feed.error_count.saturating_add(1);
+        let next_fetch_at = schedule::after_failure(now, failures, &self.config.schedule);
+        let outcome = FeedOutcome::Failure { status: None, error: format!("cannot store: {error:#}"), next_fetch_at };
+        let recorded = self.store.begin().and_then(|batch| {
+            batch.record_outcome(feed.id, &outcome, now)?;
+            batch.commit()
+        });
+        if let Err(e) = recorded {
+            tracing::debug!(error = %e, "cannot record the failure on the feed either");
+        }
     }
 
     /// Runs a WAL checkpoint every [`CHECKPOINT_EVERY`], between two feeds' transactions.
