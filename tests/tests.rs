@@ -15,3 +15,7 @@ mod commands;
 
 // Running unattended: the daemon's schedule, signals, locking, the status endpoint.
 mod daemon;
+
+// Inspecting the database: docs/schema.md and its queries, search, show/stats JSON, exported
+// Atom, JSON Feed and HTML.
+mod inspect;
