@@ -195,20 +195,26 @@ CREATE VIRTUAL TABLE stories_fts USING fts5(
 
 INSERT INTO stories_fts(rowid, title, text)
     SELECT s.id, s.title, COALESCE(c.clean_text, '')
-    FROM stories s LEFT JOIN items c ON c.id = s.canonical_item_id;
+    FROM stories s LEFT JOIN items c ON c.id = s.canonical_item_id
+    WHERE s.item_count > 0;
 
 -- The index follows every change of a story's title or canonical item, and of the canonical
--- item's text. The WHEN clauses skip the many story refreshes that change neither.
-CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories BEGIN
+-- item's text. A story is indexed once it has items: the store creates a story empty and
+-- fills it in with one update, so indexing at that update (old.item_count = 0) writes each new
+-- story once instead of three times. The WHEN clauses skip the many story refreshes that
+-- change neither title nor canonical item.
+CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories WHEN new.item_count > 0 BEGIN
     INSERT INTO stories_fts(rowid, title, text)
     VALUES (new.id, new.title, COALESCE((SELECT clean_text FROM items WHERE id = new.canonical_item_id), ''));
 END;
 
-CREATE TRIGGER stories_fts_update AFTER UPDATE OF title, canonical_item_id ON stories
-WHEN old.title IS NOT new.title OR old.canonical_item_id IS NOT new.canonical_item_id BEGIN
+CREATE TRIGGER stories_fts_update AFTER UPDATE OF title, canonical_item_id, item_count ON stories
+WHEN old.title IS NOT new.title OR old.canonical_item_id IS NOT new.canonical_item_id
+     OR (old.item_count > 0) IS NOT (new.item_count > 0) BEGIN
     DELETE FROM stories_fts WHERE rowid = old.id;
     INSERT INTO stories_fts(rowid, title, text)
-    VALUES (new.id, new.title, COALESCE((SELECT clean_text FROM items WHERE id = new.canonical_item_id), ''));
+    SELECT new.id, new.title, COALESCE((SELECT clean_text FROM items WHERE id = new.canonical_item_id), '')
+    WHERE new.item_count > 0;
 END;
 
 CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
