@@ -97,11 +97,10 @@ fn story_html(out: &mut String, story: &StoryDetail) {
     let reposts = s.item_count.saturating_sub(1);
     let _ = write!(
         out,
-        "<li id=\"story-{id}\"><details><summary><span class=\"count\" title=\"{reposts} repost{plural}\">{items}</span>\
-         <span class=\"title\">{title}</span> <span class=\"meta\">· {feeds} feed{fplural} · first seen \
-         <time datetime=\"{first}\">{first_shown}</time></span></summary>\n<div class=\"story\">\n",
+        "<li id=\"story-{id}\"><details><summary><span class=\"count\" title=\"reposts\">{reposts}</span>\
+         <span class=\"title\">{title}</span> <span class=\"meta\">· {reposts} repost{plural} · {feeds} feed{fplural} · \
+         first seen <time datetime=\"{first}\">{first_shown}</time></span></summary>\n<div class=\"story\">\n",
         id = s.id,
-        items = s.item_count,
         plural = if reposts == 1 { "" } else { "s" },
         title = escape(s.title.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or("(untitled)")),
         feeds = s.feed_count,

@@ -52,6 +52,8 @@ struct Item<'a> {
 /// What newsdedup knows of a story beyond what JSON Feed has fields for.
 #[derive(Serialize)]
 struct Extension<'a> {
+    /// Where the extension is described (the JSON Feed spec's convention).
+    about: &'static str,
     story_id: i64,
     item_count: i64,
     feed_count: i64,
@@ -92,6 +94,7 @@ pub fn render(stories: &Stories, location: &Location) -> Result<String> {
                     .into_iter()
                     .collect(),
                 _newsdedup: Extension {
+                    about: super::HOMEPAGE,
                     story_id: s.id,
                     item_count: s.item_count,
                     feed_count: s.feed_count,

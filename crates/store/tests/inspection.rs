@@ -306,6 +306,23 @@ fn the_index_follows_story_and_item_changes() {
 }
 
 #[test]
+fn a_story_without_a_title_is_found_by_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("news.db")).unwrap();
+    let (feed, _) = store.add_feed("f", at(0)).unwrap();
+    let mut r = raw("untitled", "", "Glaciers retreated", 1);
+    r.title = None;
+    let c = clean("", "Glaciers retreated faster this decade", &[]);
+    let batch = store.begin().unwrap();
+    let fingerprint = Fingerprint { simhash: 7, content_hash: 7 };
+    let item = batch.insert_item(&NewItem { feed, raw: &r, clean: &c, fingerprint, word_count: 5 }, at(2)).unwrap();
+    let story = batch.assign_story(item, &Decision::NewStory, at(2)).unwrap();
+    batch.commit().unwrap();
+    let hits = store.search("glaciers", 10).unwrap();
+    assert_eq!((hits.len(), hits[0].story.id, hits[0].story.title.as_deref()), (1, story.0, None));
+}
+
+#[test]
 fn story_filters_combine_and_query_words_filter_too() {
     let f = fixture();
     let all = f.store.stories(&StoryFilter::default()).unwrap();
@@ -352,5 +369,6 @@ fn a_database_from_before_the_index_is_indexed_when_migrated() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.search("volcanic", 10).unwrap()[0].story.id, 1);
+    assert_eq!(store.search("ash cloud", 10).unwrap()[0].story.id, 1);
     assert_eq!(store.meta("database_id").unwrap().map(|id| id.len()), Some(32));
 }
