@@ -2,14 +2,12 @@
 //! its queries run as written, search, the read commands' JSON, and the exported feeds and
 //! page.
 
-use crate::util::{fixture, Env};
+use crate::util::{fixture, wait_until, Env, Running};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
 use std::path::Path;
 
-/// A database made from the demo feeds (reposts, boilerplate, stories in several feeds) plus
-/// one feed whose fetch failed.
-fn demo_env() -> Env {
-    let env = Env::new();
+fn demo_files() -> Vec<String> {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
     let mut files: Vec<String> = std::fs::read_dir(&demo)
         .unwrap()
@@ -18,6 +16,14 @@ fn demo_env() -> Env {
         .map(|p| p.display().to_string())
         .collect();
     files.sort();
+    files
+}
+
+/// A database made from the demo feeds (reposts, boilerplate, stories in several feeds) plus
+/// one feed whose fetch failed.
+fn demo_env() -> Env {
+    let env = Env::new();
+    let files = demo_files();
     let mut args = vec!["ingest"];
     args.extend(files.iter().map(String::as_str));
     env.ok(&args);
@@ -258,4 +264,92 @@ fn export_refuses_filters_it_cannot_apply() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--min-items applies only to"));
     let out = env.run(&["export", "--format", "atom", "--url", "javascript:x"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// One HTTP/1.1 request with extra headers; returns the status, the headers (names in lower
+/// case) and the body.
+fn request(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, BTreeMap<String, String>, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn the_daemon_serves_the_feeds_and_the_page_and_answers_304_to_their_own_tags() {
+    let env = Env::new();
+    let files = demo_files();
+    let mut args = vec!["feeds", "add"];
+    args.extend(files.iter().map(String::as_str));
+    env.ok(&args);
+    let mut cmd = env.cmd();
+    cmd.args(["daemon", "--listen", "127.0.0.1:0"]);
+    let mut daemon = Running::start(cmd);
+    let addr = daemon.listen_addr();
+    wait_until("every feed fetched", || {
+        (env.count("SELECT count(*) FROM feeds WHERE last_fetched_at IS NULL") == 0).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the feeds were not fetched; log:\n{}", daemon.log()));
+    let stories = env.count("SELECT count(*) FROM stories");
+    assert!(stories > 0);
+
+    for (path, content_type) in
+        [("/feed.atom", "application/atom+xml"), ("/feed.json", "application/feed+json"), ("/", "text/html")]
+    {
+        let (status, headers, body) = request(&addr, path, &[]);
+        assert_eq!(status, 200, "{path}");
+        assert!(headers["content-type"].starts_with(content_type), "{path}: {headers:?}");
+        let etag = headers.get("etag").unwrap_or_else(|| panic!("{path} has no ETag"));
+        let last_modified = headers.get("last-modified").unwrap_or_else(|| panic!("{path} has no Last-Modified"));
+        if path != "/" {
+            let feed = feed_rs::parser::parse(&body[..]).unwrap();
+            assert_eq!(feed.entries.len() as i64, stories, "{path}: one entry per story");
+        } else {
+            let html = String::from_utf8(body.clone()).unwrap();
+            assert!(html.contains("Storm leaves thousands without power along the coast"));
+            assert_eq!(html.matches("<li id=\"story-").count() as i64, stories);
+        }
+        let (status, again, body) = request(&addr, path, &[("If-None-Match", etag)]);
+        assert_eq!((status, body.len()), (304, 0), "{path} answers 304 to its own ETag");
+        assert_eq!(again.get("etag"), Some(etag));
+        let (status, _, _) = request(&addr, path, &[("If-Modified-Since", last_modified)]);
+        assert_eq!(status, 304, "{path} answers 304 to its own Last-Modified");
+        let (status, _, body) = request(&addr, path, &[("If-None-Match", "\"stale\"")]);
+        assert_eq!(status, 200);
+        assert!(!body.is_empty());
+    }
+
+    // Filters.
+    let (_, _, body) = request(&addr, "/feed.json?min_items=2", &[]);
+    let feed = feed_rs::parser::parse(&body[..]).unwrap();
+    assert_eq!(feed.entries.len() as i64, env.count("SELECT count(*) FROM stories WHERE item_count >= 2"));
+    let (_, _, body) = request(&addr, "/feed.atom?q=electricity", &[]);
+    let feed = feed_rs::parser::parse(&body[..]).unwrap();
+    assert_eq!(feed.entries.len(), 1);
+    assert!(feed.entries[0].title.as_ref().unwrap().content.starts_with("Storm"));
+    let feed_url = files.iter().find(|f| f.contains("reuploads")).unwrap();
+    let (_, _, body) = request(&addr, &format!("/feed.atom?feed={}", feed_url.replace('/', "%2F")), &[]);
+    let expected = env.count(&format!(
+        "SELECT count(DISTINCT story_id) FROM story_items WHERE feed_url = '{}'",
+        feed_url.replace('\'', "''")
+    ));
+    assert_eq!(feed_rs::parser::parse(&body[..]).unwrap().entries.len() as i64, expected);
+    assert_eq!(request(&addr, "/feed.json?min_items=lots", &[]).0, 400);
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
 }

@@ -5,14 +5,13 @@
 //! body with its content type, a strong ETag (a hash of the body, so it changes exactly when
 //! the bytes do) and a Last-Modified time (the latest change among the stories shown).
 //! `export` writes pages to files; [`http`] answers HTTP requests with them, conditional
-//! requests included, for whichever server hosts the routes.
+//! requests included, and [`routes`] registers them with the daemon's listener.
 
 pub mod atom;
 pub mod html;
-// Served by the daemon's HTTP listener once it has one; until then only tests call it.
-#[allow(dead_code)]
 pub mod http;
 pub mod jsonfeed;
+pub mod routes;
 mod text;
 
 pub use text::lag;
@@ -28,7 +27,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How many stories a page shows when the query does not say.
 pub const DEFAULT_LIMIT: i64 = 100;
 /// The most stories one page may hold, whatever the query says.
-#[allow(dead_code)]
 pub const MAX_LIMIT: i64 = 1000;
 
 /// Which stories a page shows: the same filters as `newsdedup stories`.
@@ -52,7 +50,6 @@ impl Default for FeedQuery {
 impl FeedQuery {
     /// Reads `feed`, `min_items`, `q` and `limit` from a URL query string (without the `?`).
     /// Unknown parameters are ignored, as web servers do; empty ones mean "no filter".
-    #[allow(dead_code)]
     pub fn from_query_string(qs: &str) -> Result<FeedQuery> {
         let mut query = FeedQuery::default();
         for (key, value) in url::form_urlencoded::parse(qs.as_bytes()) {
