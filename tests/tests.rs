@@ -19,3 +19,7 @@ mod daemon;
 // Crash safety: runs killed at several points, rerun, compared with an uninterrupted run
 // (ignored by default: `make test-slow`).
 mod crash;
+
+// Inspecting the database: docs/schema.md and its queries, search, show/stats JSON, exported
+// Atom, JSON Feed and HTML.
+mod inspect;

@@ -56,11 +56,11 @@ pub enum Command {
     Stories(StoriesArgs),
     /// Show one story: its canonical text and every item, with removed boilerplate.
     Show(ShowArgs),
-    /// Find stories whose title or text contains every word of QUERY.
+    /// Find stories whose title or text contains every word of QUERY, best match first.
     Search(SearchArgs),
     /// Totals and per-feed figures.
     Stats(JsonFlag),
-    /// Write stories and items out for other programs.
+    /// Write stories and items out for other programs, or the deduplicated feed.
     Export(ExportArgs),
     /// Delete old stories with their items (keeping tombstones so they are not stored again)
     /// and clear the raw content of old items.
@@ -184,6 +184,8 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
+    /// Words that must all appear (case and accents do not matter); end a word with * to
+    /// match its beginning.
     #[arg(required = true)]
     pub query: Vec<String>,
     #[arg(long, default_value_t = 20)]
@@ -198,13 +200,43 @@ pub enum ExportFormat {
     Jsonl,
     /// One row per item, with its story.
     Csv,
+    /// The deduplicated feed as Atom 1.0: one entry per story, with its reposts.
+    Atom,
+    /// The deduplicated feed as JSON Feed 1.1: one item per story, with its reposts.
+    JsonFeed,
+    /// The page the daemon serves at /, for static hosting: the latest stories, each
+    /// expandable to its reposts and removed boilerplate.
+    Html,
+}
+
+impl ExportFormat {
+    /// The formats that show a selection of stories (and take the story filters).
+    pub fn is_feed(self) -> bool {
+        matches!(self, ExportFormat::Atom | ExportFormat::JsonFeed | ExportFormat::Html)
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Write here instead of stdout.
+    /// Write here instead of stdout (the file is replaced whole, never seen half-written).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// atom, json-feed, html: stories with an item from this feed (URL or path, as listed by `feeds list`).
+    #[arg(long, value_name = "URL_OR_PATH")]
+    pub feed: Option<String>,
+    /// atom, json-feed, html: stories with at least this many items.
+    #[arg(long, value_name = "N")]
+    pub min_items: Option<i64>,
+    /// atom, json-feed, html: stories whose title or text contains these words.
+    #[arg(long, value_name = "WORDS")]
+    pub query: Option<String>,
+    /// atom, json-feed, html: at most this many stories, most recently seen first [default: 100].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+    /// atom, json-feed: the address the file will be published at (Atom rel="self", JSON
+    /// Feed feed_url).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }

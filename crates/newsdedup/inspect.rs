@@ -1,7 +1,9 @@
 //! The commands that read the database: `feeds list`, `stories`, `show`, `search`, `stats`,
-//! `export`. Text for people, `--json` for scripts.
+//! `export`. Text for people, `--json` for scripts; the feed formats of `export` are rendered
+//! by [`crate::output`].
 
-use crate::cli::ExportFormat;
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::output::{self, FeedQuery, Location};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use newsdedup_model::StoryId;
@@ -107,7 +109,7 @@ pub fn show(store: &Store, id: i64, json: bool, out: &mut impl Write) -> Result<
     if let Some(link) = &s.link {
         writeln!(out, "  link:       {link}")?;
     }
-    writeln!(out, "  first seen: {}   last seen: {}", s.first_seen_at, s.last_seen_at)?;
+    writeln!(out, "  first seen: {}   last seen: {}   updated: {}", s.first_seen_at, s.last_seen_at, s.updated_at)?;
     writeln!(out, "  items:      {} from {} feed(s)", s.item_count, s.feed_count)?;
     writeln!(out)?;
     for line in story.text.lines() {
@@ -123,18 +125,26 @@ pub fn show(store: &Store, id: i64, json: bool, out: &mut impl Write) -> Result<
             if item.is_canonical { "[canonical] " } else { "" },
             item.title.as_deref().unwrap_or("(untitled)")
         )?;
-        writeln!(out, "      feed:      {}", item.feed_url)?;
+        match &item.feed_title {
+            Some(title) => writeln!(out, "      feed:      {title} ({})", item.feed_url)?,
+            None => writeln!(out, "      feed:      {}", item.feed_url)?,
+        }
+        let lag = match item.lag_seconds {
+            Some(l) if !item.is_canonical => format!("   ({} after the canonical item)", output::lag(l)),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "      published: {}   fetched: {}",
+            "      published: {}   fetched: {}{lag}",
             item.published_at.as_deref().unwrap_or("-"),
             item.fetched_at
         )?;
         let method = item.match_method.as_deref().unwrap_or("-");
         let matched = item.matched_item_id.map(|m| format!(" (matched item #{m})")).unwrap_or_default();
+        let similarity = item.similarity.map(|s| format!(", text similarity {s:.2}")).unwrap_or_default();
         writeln!(
             out,
-            "      match:     {method}{matched}, distance to canonical {} bits, fingerprint {}",
+            "      match:     {method}{matched}, distance to canonical {} bits{similarity}, fingerprint {}",
             item.distance.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
             item.fingerprint
         )?;
@@ -149,11 +159,31 @@ pub fn show(store: &Store, id: i64, json: bool, out: &mut impl Write) -> Result<
 }
 
 pub fn search(store: &Store, query: &str, limit: i64, json: bool, out: &mut impl Write) -> Result<()> {
-    let stories = store.search(query, limit)?;
+    let hits = store.search(query, limit)?;
     if json {
-        return print_json(out, &stories);
+        return print_json(out, &hits);
     }
-    print_story_table(out, &stories)
+    if hits.is_empty() {
+        writeln!(out, "no stories match")?;
+        return Ok(());
+    }
+    writeln!(out, "{:>6}  {:>5}  {:<20}  TITLE", "ID", "ITEMS", "FIRST SEEN")?;
+    for hit in &hits {
+        let s = &hit.story;
+        writeln!(
+            out,
+            "{:>6}  {:>5}  {:<20}  {}",
+            s.id,
+            s.item_count,
+            s.first_seen_at,
+            clip(s.title.as_deref().unwrap_or("(untitled)"), 100)
+        )?;
+        let snippet = hit.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !snippet.is_empty() {
+            writeln!(out, "{:>37}{}", "", clip(&snippet, 100))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn stats(store: &Store, json: bool, out: &mut impl Write) -> Result<()> {
@@ -170,13 +200,18 @@ pub fn stats(store: &Store, json: bool, out: &mut impl Write) -> Result<()> {
         return Ok(());
     }
     writeln!(out)?;
-    writeln!(out, "{:>5}  {:>6}  {:>7}  {:>7}  {:>9}  FEED", "ID", "ITEMS", "REPOSTS", "REPOST%", "BOILERPL.")?;
+    writeln!(
+        out,
+        "{:>5}  {:<7}  {:>6}  {:>7}  {:>7}  {:>9}  FEED",
+        "ID", "STATUS", "ITEMS", "REPOSTS", "REPOST%", "BOILERPL."
+    )?;
     for f in &stats.per_feed {
-        let share = if f.items > 0 { 100.0 * f.reposts as f64 / f.items as f64 } else { 0.0 };
+        let share = f.repost_share.map(|s| format!("{:.1}%", 100.0 * s)).unwrap_or_else(|| "-".into());
         writeln!(
             out,
-            "{:>5}  {:>6}  {:>7}  {:>6.1}%  {:>9}  {}{}",
+            "{:>5}  {:<7}  {:>6}  {:>7}  {:>7}  {:>9}  {}{}",
             f.id,
+            f.status,
             f.items,
             f.reposts,
             share,
@@ -224,15 +259,92 @@ struct JsonlItem {
     clean_text: String,
 }
 
-pub fn export(store: &Store, format: ExportFormat, output: Option<&Path>) -> Result<()> {
-    let sink: Box<dyn Write> = match output {
-        Some(path) => {
-            Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+/// The feed filters of `export`, checked: `Some` for the feed formats, `None` for the others
+/// (which export everything, so a filter given with them is a mistake worth saying).
+pub fn export_feed_query(args: &ExportArgs) -> Result<Option<(FeedQuery, Location)>> {
+    if !args.format.is_feed() {
+        let given = [
+            ("--feed", args.feed.is_some()),
+            ("--min-items", args.min_items.is_some()),
+            ("--query", args.query.is_some()),
+            ("--limit", args.limit.is_some()),
+            ("--url", args.url.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            bail!("{flag} applies only to --format atom, json-feed or html; jsonl and csv export everything");
         }
-        None => Box::new(std::io::stdout().lock()),
+        return Ok(None);
+    }
+    let limit = args.limit.unwrap_or(output::DEFAULT_LIMIT);
+    if limit < 1 {
+        bail!("--limit must be at least 1");
+    }
+    if args.min_items.is_some_and(|n| n < 0) {
+        bail!("--min-items cannot be negative");
+    }
+    if let Some(url) = &args.url {
+        if output::safe_link(Some(url)).is_none() {
+            bail!("--url must be an absolute http or https address, not {url:?}");
+        }
+    }
+    let feed = args.feed.as_deref().map(|f| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        crate::feedlist::normalise_address(f, &cwd)
+    });
+    let query = FeedQuery { feed, min_items: args.min_items, q: args.query.clone(), limit };
+    Ok(Some((query, Location { self_url: args.url.clone(), home_url: None })))
+}
+
+/// `export`: to stdout, or to a file that is replaced in one step (written beside it, then
+/// renamed), so a web server hosting the file never serves half of it.
+pub fn export(
+    store: &Store,
+    format: ExportFormat,
+    feed: Option<&(FeedQuery, Location)>,
+    output: Option<&Path>,
+) -> Result<()> {
+    let Some(path) = output else {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        write_export(store, format, feed, &mut out)?;
+        out.flush()?;
+        return Ok(());
     };
-    let mut out = BufWriter::new(sink);
+    let name = path.file_name().with_context(|| format!("{} is not a file name", path.display()))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let result = (|| -> Result<()> {
+        let file = std::fs::File::create(&temp).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        write_export(store, format, feed, &mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_export(
+    store: &Store,
+    format: ExportFormat,
+    feed: Option<&(FeedQuery, Location)>,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
+        ExportFormat::Atom | ExportFormat::JsonFeed | ExportFormat::Html => {
+            let (query, location) = feed.cloned().unwrap_or_default();
+            let kind = match format {
+                ExportFormat::Atom => output::Format::Atom,
+                ExportFormat::JsonFeed => output::Format::JsonFeed,
+                _ => output::Format::Html,
+            };
+            let page = output::render(store, kind, &query, &location)?;
+            out.write_all(&page.body)?;
+        }
         ExportFormat::Csv => {
             writeln!(
                 out,
@@ -261,16 +373,15 @@ pub fn export(store: &Store, format: ExportFormat, output: Option<&Path>) -> Res
         }
         ExportFormat::Jsonl => {
             let mut current: Option<JsonlStory> = None;
-            let flush = |story: JsonlStory, out: &mut BufWriter<Box<dyn Write>>| -> std::io::Result<()> {
+            let flush = |story: JsonlStory, out: &mut dyn Write| -> std::io::Result<()> {
                 serde_json::to_writer(&mut *out, &story)?;
                 writeln!(out)
             };
-            let mut failed: std::io::Result<()> = Ok(());
             store.export_rows(|r| {
                 let Some(story_id) = r.story_id else { return Ok(()) };
                 if current.as_ref().is_some_and(|c| c.story_id != story_id) {
                     if let Some(done) = current.take() {
-                        flush(done, &mut out)?;
+                        flush(done, &mut *out)?;
                     }
                 }
                 let story = current.get_or_insert_with(|| JsonlStory {
@@ -299,12 +410,10 @@ pub fn export(store: &Store, format: ExportFormat, output: Option<&Path>) -> Res
                 Ok(())
             })??;
             if let Some(done) = current.take() {
-                failed = flush(done, &mut out);
+                flush(done, out)?;
             }
-            failed?;
         }
     }
-    out.flush()?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod inspect;
 mod lock;
 mod logging;
 mod metrics;
+mod output;
 mod pipeline;
 mod progress;
 mod run;
@@ -249,7 +250,8 @@ fn run(cli: Cli) -> Result<u8> {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 feedlist::normalise_address(f, &cwd)
             });
-            let filter = StoryFilter { since, feed, min_items: args.min_items, limit: Some(args.limit) };
+            let filter =
+                StoryFilter { since, feed, min_items: args.min_items, limit: Some(args.limit), ..Default::default() };
             inspect::stories(&store, &filter, args.json.json, &mut stdout)?;
             Ok(exit::OK)
         }
@@ -305,9 +307,10 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Export(args) => {
+            let feed_query = inspect::export_feed_query(args).context(UsageError)?;
             let store = open_store_read_only(&cli)?;
             drop(stdout);
-            inspect::export(&store, args.format, args.output.as_deref())?;
+            inspect::export(&store, args.format, feed_query.as_ref(), args.output.as_deref())?;
             Ok(exit::OK)
         }
     }

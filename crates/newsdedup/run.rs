@@ -79,7 +79,7 @@ pub async fn run_once(
 
 /// The routes the daemon serves with `--listen`. Pages of the daemon register here.
 pub fn http_router() -> Router {
-    status::routes(Router::new())
+    crate::output::routes::routes(status::routes(Router::new()))
 }
 
 /// `daemon`: fetch feeds when they are due until SIGTERM/SIGINT; then let the feeds in flight

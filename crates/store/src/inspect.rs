@@ -1,5 +1,7 @@
-//! Read queries: the index rebuild at start-up, and what `stories`, `show`, `search`, `stats`
-//! and `export` print.
+//! Read queries: the index rebuild at start-up, and what `stories`, `show`, `stats` and
+//! `export` print, the exported feeds and the HTML page. They read through the views of
+//! migration 2 (`story_overview`, `story_items`, `feed_health`), so the programs and people's
+//! SQL see the same figures. Full-text search is in [`crate::search`].
 
 use crate::{from_sql_u64, parse_timestamp, timestamp, Result, Store};
 use chrono::{DateTime, Utc};
@@ -31,7 +33,12 @@ pub struct StorySummary {
     pub feed_count: i64,
     pub first_seen_at: String,
     pub last_seen_at: String,
+    /// The last time an item of the story was added or changed.
+    pub updated_at: String,
+    /// The canonical item's publication time, as its feed gave it.
     pub published_at: Option<String>,
+    /// The feed of the canonical item.
+    pub canonical_feed_url: Option<String>,
 }
 
 /// Filters for [`Store::stories`].
@@ -42,6 +49,9 @@ pub struct StoryFilter {
     /// Only stories with an item from this feed (its URL as stored).
     pub feed: Option<String>,
     pub min_items: Option<i64>,
+    /// Only stories whose title or canonical text matches these words (see
+    /// [`crate::search::fts_query`]).
+    pub query: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -50,15 +60,21 @@ pub struct StoryFilter {
 pub struct ItemDetail {
     pub id: i64,
     pub feed_url: String,
+    pub feed_title: Option<String>,
     pub guid: String,
     pub title: Option<String>,
     pub link: Option<String>,
     pub published_at: Option<String>,
     pub fetched_at: String,
     pub is_canonical: bool,
+    /// Seconds between the canonical item's publication and this one's (publication time, or
+    /// fetch time when the feed gave none).
+    pub lag_seconds: Option<i64>,
     pub match_method: Option<String>,
     pub matched_item_id: Option<i64>,
     pub distance: Option<i64>,
+    /// Verified text similarity to the matched item, 0..1, when the deduplicator measured it.
+    pub similarity: Option<f64>,
     pub fingerprint: String,
     pub removed_lines: Vec<RemovedLine>,
 }
@@ -79,13 +95,19 @@ pub struct FeedStats {
     pub id: i64,
     pub url: String,
     pub title: Option<String>,
+    /// `new` (never fetched), `ok` or `failing`.
+    pub status: String,
     pub items: i64,
     /// Items that belong to a story whose canonical item is another feed's.
     pub reposts: i64,
+    /// `reposts / items`, rounded to three decimals; `None` for a feed without items.
+    pub repost_share: Option<f64>,
     pub removed_lines: i64,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     pub error_count: i64,
+    pub last_fetched_at: Option<String>,
+    pub last_item_at: Option<String>,
 }
 
 /// Totals for `newsdedup stats`.
@@ -120,11 +142,11 @@ pub struct ExportRow {
     pub clean_text: String,
 }
 
-const SUMMARY_SELECT: &str = "SELECT s.id, s.title, c.link, s.item_count, \
-        (SELECT count(DISTINCT feed_id) FROM items WHERE story_id = s.id), s.first_seen_at, s.last_seen_at, c.published_at \
-    FROM stories s LEFT JOIN items c ON c.id = s.canonical_item_id";
+/// The columns of [`StorySummary`], from the `story_overview` view aliased `v`.
+pub(crate) const SUMMARY_COLUMNS: &str = "v.story_id, v.title, v.link, v.item_count, v.feed_count, v.first_seen_at, \
+        v.last_seen_at, COALESCE(v.updated_at, v.last_seen_at), v.published_at, v.canonical_feed_url";
 
-fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StorySummary> {
+pub(crate) fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StorySummary> {
     Ok(StorySummary {
         id: r.get(0)?,
         title: r.get(1)?,
@@ -133,7 +155,9 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StorySummary> {
         feed_count: r.get(4)?,
         first_seen_at: r.get(5)?,
         last_seen_at: r.get(6)?,
-        published_at: r.get(7)?,
+        updated_at: r.get(7)?,
+        published_at: r.get(8)?,
+        canonical_feed_url: r.get(9)?,
     })
 }
 
@@ -168,21 +192,38 @@ impl Store {
     }
 
     /// Stories, most recently seen first.
+    ///
+    /// The filters pick story ids from the `stories` table (indexed on `last_seen_at`) before
+    /// the `story_overview` view computes its per-story counts, so a short page of a large
+    /// database costs a short page of work.
     pub fn stories(&self, filter: &StoryFilter) -> Result<Vec<StorySummary>> {
+        let query = match filter.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            Some(q) => match crate::search::fts_query(q) {
+                Some(fts) => Some(fts),
+                // Words with nothing searchable in them match no story.
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
         let sql = format!(
-            "{SUMMARY_SELECT} WHERE (?1 IS NULL OR s.last_seen_at >= ?1) \
-               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM items i JOIN feeds f ON f.id = i.feed_id \
-                                          WHERE i.story_id = s.id AND f.url = ?2)) \
-               AND s.item_count >= ?3 \
-             ORDER BY s.last_seen_at DESC, s.id DESC LIMIT ?4"
+            "SELECT {SUMMARY_COLUMNS} FROM story_overview v \
+             JOIN (SELECT s.id FROM stories s \
+                   WHERE (?1 IS NULL OR s.last_seen_at >= ?1) \
+                     AND (?2 IS NULL OR s.id IN (SELECT i.story_id FROM items i \
+                                                 WHERE i.feed_id = (SELECT id FROM feeds WHERE url = ?2))) \
+                     AND s.item_count >= ?3 \
+                     AND (?4 IS NULL OR s.id IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?4)) \
+                   ORDER BY s.last_seen_at DESC, s.id DESC LIMIT ?5) page ON page.id = v.story_id \
+             ORDER BY v.last_seen_at DESC, v.story_id DESC"
         );
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt
             .query_map(
                 params![
                     filter.since.map(timestamp),
                     filter.feed,
                     filter.min_items.unwrap_or(0),
+                    query,
                     filter.limit.unwrap_or(-1)
                 ],
                 summary_from_row,
@@ -193,76 +234,65 @@ impl Store {
 
     /// A story with its canonical text, items and removed lines.
     pub fn story_detail(&self, id: StoryId) -> Result<Option<StoryDetail>> {
-        let sql = format!("{SUMMARY_SELECT} WHERE s.id = ?1");
-        let Some(summary) = self.conn().query_row(&sql, [id.0], summary_from_row).optional()? else {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM story_overview v WHERE v.story_id = ?1");
+        let Some(summary) = self.conn().prepare_cached(&sql)?.query_row([id.0], summary_from_row).optional()? else {
             return Ok(None);
         };
-        let (canonical_item_id, text): (Option<i64>, Option<String>) = self.conn().query_row(
-            "SELECT s.canonical_item_id, c.clean_text FROM stories s LEFT JOIN items c ON c.id = s.canonical_item_id \
-             WHERE s.id = ?1",
-            [id.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let mut stmt = self.conn().prepare(
-            "SELECT i.id, f.url, i.guid, i.title, i.link, i.published_at, i.fetched_at, i.match_method, \
-                    i.matched_item_id, i.distance, i.fingerprint \
-             FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.story_id = ?1 \
-             ORDER BY COALESCE(i.published_at, i.fetched_at), i.id",
+        Ok(Some(self.detail_of(summary)?))
+    }
+
+    /// The stories [`Store::stories`] selects, each with its canonical text, items and removed
+    /// lines (for the exported feeds and the HTML page).
+    pub fn story_details(&self, filter: &StoryFilter) -> Result<Vec<StoryDetail>> {
+        self.stories(filter)?.into_iter().map(|s| self.detail_of(s)).collect()
+    }
+
+    fn detail_of(&self, summary: StorySummary) -> Result<StoryDetail> {
+        let (canonical_item_id, text): (Option<i64>, Option<String>) = self
+            .conn()
+            .prepare_cached(
+                "SELECT s.canonical_item_id, c.clean_text FROM stories s \
+                 LEFT JOIN items c ON c.id = s.canonical_item_id WHERE s.id = ?1",
+            )?
+            .query_row([summary.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT si.item_id, si.feed_url, si.feed_title, i.guid, si.title, si.link, si.published_at, \
+                    si.fetched_at, si.is_canonical, si.lag_seconds, si.match_method, si.matched_item_id, \
+                    si.distance, si.similarity, i.fingerprint \
+             FROM story_items si JOIN items i ON i.id = si.item_id WHERE si.story_id = ?1 \
+             ORDER BY si.is_canonical DESC, COALESCE(si.published_at, si.fetched_at), si.item_id",
         )?;
         let mut items = stmt
-            .query_map([id.0], |r| {
-                let id: i64 = r.get(0)?;
+            .query_map([summary.id], |r| {
                 Ok(ItemDetail {
-                    id,
+                    id: r.get(0)?,
                     feed_url: r.get(1)?,
-                    guid: r.get(2)?,
-                    title: r.get(3)?,
-                    link: r.get(4)?,
-                    published_at: r.get(5)?,
-                    fetched_at: r.get(6)?,
-                    is_canonical: Some(id) == canonical_item_id,
-                    match_method: r.get(7)?,
-                    matched_item_id: r.get(8)?,
-                    distance: r.get(9)?,
-                    fingerprint: format!("{:016x}", from_sql_u64(r.get(10)?)),
+                    feed_title: r.get(2)?,
+                    guid: r.get(3)?,
+                    title: r.get(4)?,
+                    link: r.get(5)?,
+                    published_at: r.get(6)?,
+                    fetched_at: r.get(7)?,
+                    is_canonical: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+                    lag_seconds: r.get(9)?,
+                    match_method: r.get(10)?,
+                    matched_item_id: r.get(11)?,
+                    distance: r.get(12)?,
+                    similarity: r.get(13)?,
+                    fingerprint: format!("{:016x}", from_sql_u64(r.get(14)?)),
                     removed_lines: Vec::new(),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut removed = self
             .conn()
-            .prepare("SELECT position, line, rule FROM removed_lines WHERE item_id = ?1 ORDER BY position")?;
+            .prepare_cached("SELECT position, line, rule FROM removed_lines WHERE item_id = ?1 ORDER BY position")?;
         for item in &mut items {
             item.removed_lines = removed
                 .query_map([item.id], |r| Ok(RemovedLine { position: r.get(0)?, line: r.get(1)?, rule: r.get(2)? }))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
         }
-        Ok(Some(StoryDetail { summary, canonical_item_id, text: text.unwrap_or_default(), items }))
-    }
-
-    /// Stories whose title or canonical text contains every word of `query` (case-insensitive
-    /// for ASCII), most recently seen first.
-    pub fn search(&self, query: &str, limit: i64) -> Result<Vec<StorySummary>> {
-        let words: Vec<String> = query
-            .split_whitespace()
-            .map(|w| format!("%{}%", w.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
-            .collect();
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = format!("{SUMMARY_SELECT} WHERE 1");
-        for i in 0..words.len() {
-            sql.push_str(&format!(
-                " AND (s.title LIKE ?{n} ESCAPE '\\' OR c.clean_text LIKE ?{n} ESCAPE '\\')",
-                n = i + 1
-            ));
-        }
-        sql.push_str(&format!(" ORDER BY s.last_seen_at DESC, s.id DESC LIMIT {limit}"));
-        let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(words.iter()), summary_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        Ok(StoryDetail { summary, canonical_item_id, text: text.unwrap_or_default(), items })
     }
 
     /// Totals and per-feed figures.
@@ -278,14 +308,9 @@ impl Store {
             conn.query_row("SELECT count(*) FROM items WHERE story_id IS NOT NULL", [], |r| r.get(0))?;
         let removed_lines: i64 = conn.query_row("SELECT count(*) FROM removed_lines", [], |r| r.get(0))?;
         let mut stmt = conn.prepare(
-            "SELECT f.id, f.url, f.title, \
-                    (SELECT count(*) FROM items i WHERE i.feed_id = f.id), \
-                    (SELECT count(*) FROM items i JOIN stories s ON s.id = i.story_id \
-                       JOIN items c ON c.id = s.canonical_item_id \
-                     WHERE i.feed_id = f.id AND c.feed_id != f.id), \
-                    (SELECT count(*) FROM removed_lines r JOIN items i ON i.id = r.item_id WHERE i.feed_id = f.id), \
-                    f.last_status, f.last_error, f.error_count \
-             FROM feeds f ORDER BY f.id",
+            "SELECT feed_id, url, title, status, items, reposts, repost_share, removed_lines, last_status, \
+                    last_error, error_count, last_fetched_at, last_item_at \
+             FROM feed_health ORDER BY feed_id",
         )?;
         let per_feed = stmt
             .query_map([], |r| {
@@ -293,12 +318,16 @@ impl Store {
                     id: r.get(0)?,
                     url: r.get(1)?,
                     title: r.get(2)?,
-                    items: r.get(3)?,
-                    reposts: r.get(4)?,
-                    removed_lines: r.get(5)?,
-                    last_status: r.get(6)?,
-                    last_error: r.get(7)?,
-                    error_count: r.get(8)?,
+                    status: r.get(3)?,
+                    items: r.get(4)?,
+                    reposts: r.get(5)?,
+                    repost_share: r.get(6)?,
+                    removed_lines: r.get(7)?,
+                    last_status: r.get(8)?,
+                    last_error: r.get(9)?,
+                    error_count: r.get(10)?,
+                    last_fetched_at: r.get(11)?,
+                    last_item_at: r.get(12)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -2,10 +2,11 @@
 //!
 //! This crate owns the database file and all SQL: the schema and its migrations ([`schema`]),
 //! the feeds table and its schedule ([`feeds`]), the per-feed write transaction that stores
-//! items, their stories and the feed's validators together ([`batch`]), and the read queries
-//! behind `stories`, `show`, `search`, `stats` and `export` ([`inspect`]), and upkeep: health
-//! figures and WAL checkpoints ([`maintenance`]). It knows nothing of
-//! HTTP, cleaning or fingerprint algorithms: callers pass in what those produced.
+//! items, their stories and the feed's validators together ([`batch`]), the read queries
+//! behind `stories`, `show`, `stats`, `export` and the served pages ([`inspect`]), full-text
+//! search ([`search`]), and upkeep: health figures and WAL checkpoints ([`maintenance`]). It
+//! knows nothing of HTTP, cleaning or fingerprint algorithms: callers pass in what those
+//! produced.
 //!
 //! Opening a database creates its folder, turns on foreign keys and WAL (so people can read
 //! the file while a daemon writes), sets `synchronous=NORMAL` (durable at each checkpoint,
@@ -17,6 +18,7 @@ pub mod feeds;
 pub mod inspect;
 pub mod maintenance;
 pub mod schema;
+pub mod search;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -27,6 +29,7 @@ pub use batch::{FeedBatch, NewItem, StoredItem};
 pub use feeds::{FeedOutcome, FeedRow};
 pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFilter, StorySummary};
 pub use maintenance::{Checkpoint, HealthFigures};
+pub use search::SearchHit;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -98,6 +98,138 @@ CREATE TABLE tombstones (
 
 ALTER TABLE items ADD COLUMN raw_pruned_at TEXT;  -- when prune cleared raw_content (NULL: never)
 "#,
+    // 3: views for the questions people ask of the file, full-text search over stories, and a
+    // random id for this database (the stable base of the ids in exported Atom and JSON
+    // feeds). Views compute from the tables on every read, so they never drift from them.
+    r#"
+CREATE VIEW story_overview AS
+    -- One row per story: its cleaned title, the canonical item's link, when it was first and
+    -- last seen, when any of its items last changed, and how many items and feeds carry it.
+    SELECT s.id                AS story_id,
+           s.title             AS title,
+           c.link              AS link,
+           c.canonical_link    AS canonical_link,
+           s.canonical_item_id AS canonical_item_id,
+           c.feed_id           AS canonical_feed_id,
+           cf.url              AS canonical_feed_url,
+           c.published_at      AS published_at,
+           s.first_seen_at     AS first_seen_at,
+           s.last_seen_at      AS last_seen_at,
+           (SELECT max(i.updated_at) FROM items i WHERE i.story_id = s.id) AS updated_at,
+           s.item_count        AS item_count,
+           (SELECT count(DISTINCT i.feed_id) FROM items i WHERE i.story_id = s.id) AS feed_count
+    FROM stories s
+    LEFT JOIN items c ON c.id = s.canonical_item_id
+    LEFT JOIN feeds cf ON cf.id = c.feed_id;
+
+CREATE VIEW story_items AS
+    -- One row per item that belongs to a story: which feed carried it and when, how long after
+    -- the canonical item it was published (lag_seconds, from published_at or else fetched_at),
+    -- and why it joined the story (match method, Hamming distance, text similarity).
+    SELECT i.story_id          AS story_id,
+           i.id                AS item_id,
+           i.id = s.canonical_item_id AS is_canonical,
+           i.feed_id           AS feed_id,
+           f.url               AS feed_url,
+           f.title             AS feed_title,
+           i.title             AS title,
+           i.clean_title       AS clean_title,
+           i.link              AS link,
+           i.published_at      AS published_at,
+           i.fetched_at        AS fetched_at,
+           CAST(round((julianday(COALESCE(i.published_at, i.fetched_at))
+                       - julianday(COALESCE(c.published_at, c.fetched_at))) * 86400) AS INTEGER)
+                               AS lag_seconds,
+           i.match_method      AS match_method,
+           i.matched_item_id   AS matched_item_id,
+           i.distance          AS distance,
+           i.similarity        AS similarity
+    FROM items i
+    JOIN stories s ON s.id = i.story_id
+    JOIN feeds f ON f.id = i.feed_id
+    LEFT JOIN items c ON c.id = s.canonical_item_id;
+
+CREATE VIEW feed_health AS
+    -- One row per feed: whether its last fetch worked, how many items it brought, what share of
+    -- them were reposts of stories that another feed's item started, and how many boilerplate
+    -- lines were removed from them.
+    SELECT f.id                AS feed_id,
+           f.url               AS url,
+           f.title             AS title,
+           CASE WHEN f.last_fetched_at IS NULL THEN 'new'
+                WHEN f.last_error IS NULL THEN 'ok'
+                ELSE 'failing' END AS status,
+           f.last_status       AS last_status,
+           f.last_error        AS last_error,
+           f.error_count       AS error_count,
+           f.last_fetched_at   AS last_fetched_at,
+           f.next_fetch_at     AS next_fetch_at,
+           n.last_item_at      AS last_item_at,
+           COALESCE(n.items, 0)   AS items,
+           COALESCE(n.reposts, 0) AS reposts,
+           CASE WHEN n.items > 0 THEN round(1.0 * n.reposts / n.items, 3) END AS repost_share,
+           COALESCE(r.removed_lines, 0) AS removed_lines
+    FROM feeds f
+    LEFT JOIN (SELECT i.feed_id,
+                      count(*) AS items,
+                      max(i.fetched_at) AS last_item_at,
+                      COALESCE(sum(c.feed_id IS NOT NULL AND c.feed_id != i.feed_id), 0) AS reposts
+               FROM items i
+               LEFT JOIN stories s ON s.id = i.story_id
+               LEFT JOIN items c ON c.id = s.canonical_item_id
+               GROUP BY i.feed_id) n ON n.feed_id = f.id
+    LEFT JOIN (SELECT i.feed_id, count(*) AS removed_lines
+               FROM removed_lines rl JOIN items i ON i.id = rl.item_id
+               GROUP BY i.feed_id) r ON r.feed_id = f.id;
+
+-- "Latest stories" pages and `--since` read stories by last_seen_at.
+CREATE INDEX stories_last_seen ON stories(last_seen_at);
+
+CREATE VIRTUAL TABLE stories_fts USING fts5(
+    -- Full-text index of each story's title and its canonical item's clean text; rowid is
+    -- stories.id. Kept in sync by the triggers below. Query with MATCH, rank with bm25().
+    title,
+    text,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+INSERT INTO stories_fts(rowid, title, text)
+    SELECT s.id, s.title, COALESCE(c.clean_text, '')
+    FROM stories s LEFT JOIN items c ON c.id = s.canonical_item_id
+    WHERE s.item_count > 0;
+
+-- The index follows every change of a story's title or canonical item, and of the canonical
+-- item's text. A story is indexed once it has items: the store creates a story empty and
+-- fills it in with one update, so indexing at that update (old.item_count = 0) writes each new
+-- story once instead of three times. The WHEN clauses skip the many story refreshes that
+-- change neither title nor canonical item.
+CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories WHEN new.item_count > 0 BEGIN
+    INSERT INTO stories_fts(rowid, title, text)
+    VALUES (new.id, new.title, COALESCE((SELECT clean_text FROM items WHERE id = new.canonical_item_id), ''));
+END;
+
+CREATE TRIGGER stories_fts_update AFTER UPDATE OF title, canonical_item_id, item_count ON stories
+WHEN old.title IS NOT new.title OR old.canonical_item_id IS NOT new.canonical_item_id
+     OR (old.item_count > 0) IS NOT (new.item_count > 0) BEGIN
+    DELETE FROM stories_fts WHERE rowid = old.id;
+    INSERT INTO stories_fts(rowid, title, text)
+    SELECT new.id, new.title, COALESCE((SELECT clean_text FROM items WHERE id = new.canonical_item_id), '')
+    WHERE new.item_count > 0;
+END;
+
+CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
+    DELETE FROM stories_fts WHERE rowid = old.id;
+END;
+
+CREATE TRIGGER items_fts_update AFTER UPDATE OF clean_text ON items
+WHEN old.clean_text IS NOT new.clean_text AND new.story_id IS NOT NULL BEGIN
+    UPDATE stories_fts SET text = new.clean_text
+    WHERE rowid = new.story_id
+      AND EXISTS (SELECT 1 FROM stories WHERE id = new.story_id AND canonical_item_id = new.id);
+END;
+
+INSERT OR IGNORE INTO meta(key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+"#,
 ];
 
 #[cfg(test)]
