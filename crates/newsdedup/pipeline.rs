@@ -375,31 +375,25 @@ async fn process_document(stages: &Stages, job: &Job, fetch_time: &mut Option<st
             *fetch_time = Some(started.elapsed());
             fetched
         }
-        (None, input) => Ok(Fetched::Body(newsdedup_fetcher::HttpResponse {
-            status: 200,
-            body: match input {
-                Input::Bytes(bytes) => bytes.clone(),
-                Input::Address(_) | Input::File(_) => Vec::new(),
-            },
-            content_type: None,
-            validators: Validators::default(),
-            final_url: None,
-        })),
+        (None, input) => Ok(Fetched::Body(newsdedup_fetcher::HttpResponse::local(match input {
+            Input::Bytes(bytes) => bytes.clone(),
+            Input::Address(_) | Input::File(_) => Vec::new(),
+        }))),
     };
     let response = match fetched {
         Err(e) => return Outcome::Failed { status: e.status(), error: error_chain(&e) },
-        Ok(Fetched::NotModified { validators }) => return Outcome::NotModified { validators },
+        Ok(Fetched::NotModified(info)) => return Outcome::NotModified { validators: info.validators },
         Ok(Fetched::Body(response)) => response,
     };
     let body_hash = body_hash(&response.body);
     if job.feed.body_hash.as_deref() == Some(body_hash.as_str()) {
-        return Outcome::Unchanged { status: response.status, validators: response.validators };
+        return Outcome::Unchanged { status: response.status, validators: response.info.validators };
     }
     let _cpu = stages.cpu.acquire().await.expect("semaphore is never closed");
     let normaliser = stages.normaliser.clone();
     let base = source.as_ref().and_then(Source::base_url);
     let status = response.status;
-    let validators = response.validators.clone();
+    let validators = response.info.validators.clone();
     let work = tokio::task::spawn_blocking(move || {
         let parsed = newsdedup_fetcher::parse_feed(&response.body, response.content_type.as_deref(), base.as_deref())?;
         let items = parsed.items.into_iter().map(|raw| process_item(&normaliser, raw)).collect();

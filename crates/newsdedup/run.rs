@@ -34,7 +34,9 @@ pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
         total_timeout: fetch.timeout.0,
         read_timeout: fetch.read_timeout.0,
         max_body_bytes: fetch.max_body_bytes,
+        max_decompressed_bytes: fetch.max_body_bytes,
         max_redirects: fetch.max_redirects,
+        ..HttpConfig::default()
     })?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     Ok(Stages {

@@ -1,11 +1,13 @@
 //! Deciding a document's character encoding and decoding it to UTF-8.
 //!
 //! The order is the one browsers and careful feed readers use: a byte-order mark wins, then the
-//! charset of the HTTP Content-Type, then the XML declaration's `encoding`, then UTF-8. Two
+//! charset of the HTTP Content-Type, then the XML declaration's `encoding`, then UTF-8. The
 //! real-world exceptions: a header that claims ISO-8859-1 (or its relatives, or US-ASCII) in
-//! front of a body that is valid UTF-8 is lying by default configuration, so the body wins; and
-//! a header that names no charset leaves the decision to the XML declaration. Bytes that are
-//! invalid in the chosen encoding become U+FFFD rather than failing the feed.
+//! front of a body that is valid UTF-8 is lying by default configuration, so the body wins; a
+//! header that claims UTF-8 in front of a body that is not UTF-8 and declares another
+//! encoding (a server-wide default in front of a windows-1251 feed) loses to the declaration;
+//! and a header that names no charset leaves the decision to the XML declaration. Bytes that
+//! are invalid in the chosen encoding become U+FFFD rather than failing the feed.
 //!
 //! The decoded text's XML declaration is rewritten to say UTF-8, so that the XML parser does
 //! not decode it a second time.
@@ -43,6 +45,15 @@ fn choose_encoding<'a>(bytes: &'a [u8], content_type: Option<&str>) -> (&'static
             // A UTF-16 label without a BOM is almost always a mislabelled UTF-8 document.
             if (encoding == UTF_16LE || encoding == UTF_16BE) && std::str::from_utf8(bytes).is_ok() {
                 return (UTF_8, bytes);
+            }
+            // A server-wide "charset=utf-8" in front of a document that is not UTF-8 and
+            // whose own declaration names another encoding: the document knows better.
+            if encoding == UTF_8 && std::str::from_utf8(bytes).is_err() {
+                if let Some(declared) = declared_encoding(bytes).and_then(|l| Encoding::for_label(l.as_bytes())) {
+                    if declared != UTF_8 && declared != UTF_16LE && declared != UTF_16BE {
+                        return (declared, bytes);
+                    }
+                }
             }
             return (encoding, bytes);
         }
@@ -171,6 +182,34 @@ mod tests {
         let d = decode(doc.as_bytes(), Some("text/xml; charset=ISO-8859-1"));
         assert_eq!(d.encoding, "UTF-8");
         assert!(d.text.contains("Café Müller"));
+    }
+
+    #[test]
+    fn utf8_header_in_front_of_a_declared_windows_1251_body_loses() {
+        let doc = "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss><title>Новости дня</title></rss>";
+        let bytes = encode(encoding_rs::WINDOWS_1251, doc);
+        let d = decode(&bytes, Some("application/xml; charset=UTF-8"));
+        assert_eq!(d.encoding, "windows-1251");
+        assert!(d.text.contains("Новости дня"));
+        assert!(!d.had_errors);
+    }
+
+    #[test]
+    fn iso_8859_x_and_utf16_bom() {
+        let doc = "<?xml version=\"1.0\" encoding=\"ISO-8859-2\"?><rss><title>Zażółć gęślą jaźń</title></rss>";
+        let d = decode(&encode(encoding_rs::ISO_8859_2, doc), None);
+        assert!(d.text.contains("Zażółć gęślą jaźń"), "{}", d.text);
+        let doc = "<?xml version=\"1.0\" encoding=\"ISO-8859-7\"?><rss><title>Ειδήσεις</title></rss>";
+        let d = decode(&encode(encoding_rs::ISO_8859_7, doc), Some("text/xml"));
+        assert!(d.text.contains("Ειδήσεις"));
+        let mut utf16 = vec![0xFF, 0xFE];
+        for unit in "<?xml version=\"1.0\" encoding=\"UTF-16\"?><rss><title>Grüße</title></rss>".encode_utf16() {
+            utf16.extend_from_slice(&unit.to_le_bytes());
+        }
+        let d = decode(&utf16, Some("text/xml; charset=utf-8"));
+        assert_eq!(d.encoding, "UTF-16LE");
+        assert!(d.text.contains("Grüße"));
+        assert!(d.text.contains("encoding=\"UTF-8\""));
     }
 
     #[test]

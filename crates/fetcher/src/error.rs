@@ -22,12 +22,34 @@ pub enum FetchError {
     },
     #[error("request failed: {0}")]
     Http(#[source] reqwest::Error),
-    #[error("server answered HTTP {status}")]
-    Status { status: u16 },
+    #[error(transparent)]
+    Refused(#[from] crate::guard::RefusedAddress),
+    #[error("server answered HTTP {status}{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    Status { status: u16, retry_after: Option<Duration> },
     #[error("body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    #[error("the {encoding} body expands beyond the limit of {limit} bytes (a compression bomb?)")]
+    DecompressedTooLarge { limit: u64, encoding: &'static str },
+    #[error("cannot decompress the {encoding} body: {source}")]
+    Decompress {
+        encoding: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unsupported Content-Encoding {0:?}")]
+    UnsupportedEncoding(String),
+    #[error("no response within {0:?} of sending the request")]
+    NoResponse(Duration),
     #[error("server stopped sending for {0:?} in the middle of the body")]
     Stalled(Duration),
+    #[error("the fetch did not finish within {0:?}")]
+    TimedOut(Duration),
+    #[error("more than {limit} redirects")]
+    TooManyRedirects { limit: usize },
+    #[error("redirect loop: {url} was already visited")]
+    RedirectLoop { url: String },
+    #[error("HTTP {status} redirect without a usable Location ({location:?})")]
+    BadRedirect { status: u16, location: Option<String> },
     #[error("not a usable feed: {0}")]
     Parse(#[from] ParseError),
 }
@@ -36,10 +58,29 @@ impl FetchError {
     /// The HTTP status to record on the feed, when the failure had one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            FetchError::Status { status } => Some(*status),
+            FetchError::Status { status, .. } | FetchError::BadRedirect { status, .. } => Some(*status),
             FetchError::Http(e) => e.status().map(|s| s.as_u16()),
             _ => None,
         }
+    }
+
+    /// How long the server asked us to wait before asking again (429 and 503 Retry-After).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// True when the server says the feed is gone for good (HTTP 410).
+    pub fn is_gone(&self) -> bool {
+        matches!(self, FetchError::Status { status: 410, .. })
+    }
+
+    /// True when the server says it is overloaded or that we ask too often (429, 503): a
+    /// statement about the host, not about this one feed.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, FetchError::Status { status: 429 | 503, .. })
     }
 }
 
@@ -48,8 +89,13 @@ impl FetchError {
 pub enum ParseError {
     #[error("the document is empty")]
     Empty,
-    #[error("the document is an HTML page, not a feed")]
-    HtmlPage,
+    #[error("the document is an HTML page, not a feed{}", match alternates.first() {
+        Some(first) => format!(" (the page names a feed at {first}: add that address instead)"),
+        None => String::new(),
+    })]
+    HtmlPage { alternates: Vec<String> },
+    #[error("the document is neither RSS, Atom nor JSON Feed (it starts with {0:?})")]
+    NotAFeed(String),
     #[error(transparent)]
     Feed(#[from] feed_rs::parser::ParseFeedError),
 }

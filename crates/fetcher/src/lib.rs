@@ -1,23 +1,35 @@
 //! Feed sources to raw items.
 //!
 //! This crate owns everything between a feed's address and a list of [`RawItem`]s: telling
-//! HTTP(S) addresses from local paths ([`Source`]), fetching over HTTP with validators, limits
-//! and timeouts ([`HttpClient`]), reading local files, deciding the character encoding of a
-//! document ([`decode`]), and parsing RSS, Atom and JSON Feed with feed-rs into items with a
-//! stable identity ([`parse`]). It knows nothing of cleaning, fingerprints or storage; the
-//! binary hands its output to the normaliser.
+//! HTTP(S) addresses from local paths ([`Source`]); fetching over HTTP with validators,
+//! redirects, timeouts, size caps and decompression ([`HttpClient`]), refusing private
+//! addresses when asked ([`guard`]); reading local files; being polite to hosts (per-host
+//! concurrency and Retry-After waits, [`hosts`]); deciding the character encoding of a
+//! document ([`decode`]); and parsing RSS, Atom and JSON Feed with feed-rs, helped by a
+//! pre-pass for what feed-rs misses ([`parse`]), into items with a stable identity
+//! ([`identity`]). It also finds the feeds an HTML page links to ([`discover`]). It knows
+//! nothing of cleaning, fingerprints or storage; the binary hands its output to the
+//! normaliser.
 //!
 //! [`RawItem`]: newsdedup_model::RawItem
 
+mod body;
 pub mod decode;
+pub mod discover;
 mod error;
+pub mod guard;
+pub mod hosts;
 mod http;
+pub mod identity;
 pub mod parse;
+mod scan;
 mod source;
 
 pub use error::{FetchError, ParseError};
-pub use http::{Fetched, HttpClient, HttpConfig, HttpResponse};
-pub use parse::parse_feed;
+pub use http::{
+    default_user_agent, freshness, parse_retry_after, Fetched, HttpClient, HttpConfig, HttpResponse, ResponseInfo,
+};
+pub use parse::{parse_document, parse_feed, ParseOptions};
 pub use source::Source;
 
 use newsdedup_model::Validators;
@@ -30,15 +42,9 @@ pub async fn fetch(client: &HttpClient, source: &Source, validators: &Validators
     match source {
         Source::Http(url) => client.get(url, validators).await,
         Source::File(path) => {
-            let limit = client.config().max_body_bytes;
+            let limit = client.config().max_decompressed_bytes;
             let body = read_file_capped(path, limit).await?;
-            Ok(Fetched::Body(HttpResponse {
-                status: 200,
-                body,
-                content_type: None,
-                validators: Validators::default(),
-                final_url: None,
-            }))
+            Ok(Fetched::Body(HttpResponse::local(body)))
         }
     }
 }

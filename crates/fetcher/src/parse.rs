@@ -1,84 +1,167 @@
 //! Feed documents to raw items, with feed-rs doing the format work.
 //!
-//! What this module adds on top of feed-rs is the choice of body and the item's identity:
+//! The steps: decode the bytes to UTF-8 ([`crate::decode`]); recognise an empty document, an
+//! HTML page (naming the feeds it links to) or something that is no feed at all; for XML, a
+//! pre-pass ([`crate::scan`]) reads what feed-rs misses and repairs what would make it fail;
+//! feed-rs parses; then each entry becomes a [`RawItem`]:
 //!
 //! - Body: of `content` (RSS `content:encoded`, Atom `content`, JSON Feed `content_html`), the
-//!   Media RSS description (YouTube's `media:group/media:description`) and `summary` (RSS
-//!   `description`, Atom `summary`, JSON Feed `summary`/`content_text`), the one with the most
-//!   text wins. Ties go to the earlier in that order.
-//! - Identity: the entry's own id (RSS guid, Atom id, JSON Feed id) when the document had one;
-//!   else its link; else a hash of its title and body. feed-rs invents ids for entries that
-//!   lack one (from link and title, or a random UUID): we install a generator that returns an
-//!   empty id instead, so an invented id can never be mistaken for a stable one.
+//!   Media RSS description (YouTube's `media:group/media:description`), other media
+//!   descriptions (iTunes) and `summary` (RSS `description`, Atom `summary`, JSON Feed
+//!   `summary`/`content_text`), the one with the most text wins. Ties go to the earlier in
+//!   that order.
+//! - Identity: see [`crate::identity`]. feed-rs invents ids for entries that lack one (from
+//!   link and title, or a random UUID): we install a generator that returns an empty id
+//!   instead, so an invented id can never be mistaken for a stable one.
+//! - Dates: a date before 1970-01-02 (zero and negative timestamps, year 1 and the like) or
+//!   more than a day ahead of the fetch cannot be an item's real publication time and is
+//!   dropped, so that the item is dated by when it was first seen instead.
+//! - Entries with no title, no link and no body carry nothing to store and are skipped.
+//!
+//! Nothing here expands XML entities beyond the predefined ones or resolves anything a DTD
+//! names: neither feed-rs nor the pre-pass do, so a "billion laughs" document stays its own
+//! size and an external entity is never fetched.
 
 use crate::decode::decode;
+use crate::identity::{content_key, disambiguate, link_key};
+use crate::scan::{scan, EntryExtras, Scan};
 use crate::ParseError;
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use feed_rs::model::{Entry, Feed, Link};
 use newsdedup_model::{BodyKind, KeySource, ParsedFeed, RawItem};
 
-/// Parses a feed document (any encoding, RSS 0.9x/1.0/2.0, Atom, JSON Feed).
-///
-/// `content_type` is the HTTP Content-Type, used to decide the encoding; `base_url` resolves
-/// relative links.
+/// How to read one document.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseOptions<'a> {
+    /// The HTTP Content-Type, used to decide the encoding.
+    pub content_type: Option<&'a str>,
+    /// The document's address, to resolve relative links against.
+    pub base_url: Option<&'a str>,
+    /// When the document was fetched: dates far after it are not believed.
+    pub now: DateTime<Utc>,
+}
+
+/// Parses a feed document (any encoding; RSS 0.9x/1.0/2.0, Atom 0.3/1.0, JSON Feed 1.0/1.1),
+/// fetched now.
 pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, base_url: Option<&str>) -> Result<ParsedFeed, ParseError> {
-    let decoded = decode(bytes, content_type);
+    parse_document(bytes, &ParseOptions { content_type, base_url, now: Utc::now() })
+}
+
+/// Parses a feed document as described in the module documentation.
+pub fn parse_document(bytes: &[u8], options: &ParseOptions<'_>) -> Result<ParsedFeed, ParseError> {
+    let decoded = decode(bytes, options.content_type);
     let text = decoded.text.trim_start_matches('\u{FEFF}');
-    if text.trim().is_empty() {
+    let start = text.trim_start();
+    if start.is_empty() {
         return Err(ParseError::Empty);
     }
-    if looks_like_html_page(text) {
-        return Err(ParseError::HtmlPage);
-    }
     let parser = feed_rs::parser::Builder::new()
-        .base_uri(base_url)
+        .base_uri(options.base_url)
         .id_generator(|_links, _title, _base| String::new())
         .sanitize_content(false)
         .build();
-    let feed = parser.parse(text.as_bytes())?;
-    Ok(convert(feed))
+    let (feed, scan) = match start.as_bytes()[0] {
+        b'{' => (parser.parse(start.as_bytes())?, Scan::default()),
+        b'<' => {
+            if is_html_page(start) {
+                return Err(ParseError::HtmlPage { alternates: crate::discover::alternates(start, options.base_url) });
+            }
+            let scan = scan(start);
+            let repaired = scan.repaired(start);
+            (parser.parse(repaired.as_bytes())?, scan)
+        }
+        _ => {
+            let head: String = start.chars().take(40).collect();
+            return Err(ParseError::NotAFeed(head));
+        }
+    };
+    Ok(convert(feed, &scan, options.now))
 }
 
-/// True when the document is an HTML page rather than a feed: its first tag is a doctype or
-/// `<html>`.
-fn looks_like_html_page(text: &str) -> bool {
-    let start = text.trim_start();
-    let head: String = start.chars().take(64).collect::<String>().to_ascii_lowercase();
-    head.starts_with("<!doctype html") || head.starts_with("<html")
+/// True when the document is an HTML page: after the XML declaration, comments and
+/// processing instructions, the first thing is an HTML doctype or an `<html>` element.
+fn is_html_page(text: &str) -> bool {
+    let mut rest = text.trim_start();
+    loop {
+        if rest.starts_with("<?") {
+            let Some(end) = rest.find("?>") else { return false };
+            rest = rest[end + 2..].trim_start();
+        } else if rest.starts_with("<!--") {
+            let Some(end) = rest.find("-->") else { return false };
+            rest = rest[end + 3..].trim_start();
+        } else {
+            break;
+        }
+    }
+    let head: String = rest.chars().take(16).collect::<String>().to_ascii_lowercase();
+    head.starts_with("<!doctype html")
+        || head.starts_with("<html") && head[5..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
 }
 
-fn convert(feed: Feed) -> ParsedFeed {
-    let items = feed.entries.into_iter().map(convert_entry).collect();
+fn convert(feed: Feed, scan: &Scan, now: DateTime<Utc>) -> ParsedFeed {
+    // The pre-pass and feed-rs agree on the entries when they count the same number; if
+    // they do not (an unusual document), the extras are not trusted to belong to the right
+    // entry and are left out.
+    let aligned = scan.entries.len() == feed.entries.len();
+    if !aligned && !scan.entries.is_empty() {
+        tracing::debug!(scan = scan.entries.len(), feed_rs = feed.entries.len(), "entry counts differ; extras unused");
+    }
+    let none = EntryExtras::default();
+    let mut items: Vec<RawItem> = feed
+        .entries
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, entry)| convert_entry(entry, if aligned { &scan.entries[i] } else { &none }, now))
+        .collect();
+    disambiguate(&mut items);
+    let ttl = [feed.ttl.filter(|t| *t > 0), scan.ttl_minutes, scan.update_period_minutes].into_iter().flatten().max();
     ParsedFeed {
         title: feed.title.map(|t| t.content.trim().to_string()).filter(|t| !t.is_empty()),
-        ttl_minutes: feed.ttl,
+        ttl_minutes: ttl,
         items,
     }
 }
 
-fn convert_entry(entry: Entry) -> RawItem {
+fn convert_entry(entry: Entry, extras: &EntryExtras, now: DateTime<Utc>) -> Option<RawItem> {
     let link = primary_link(&entry.links);
     let title = entry.title.as_ref().map(|t| t.content.trim().to_string()).filter(|t| !t.is_empty());
-    let (body, body_kind) = richest_body(&entry);
+    let (body, body_kind) = richest_body(&entry, extras);
+    if title.is_none() && link.is_none() && body.trim().is_empty() {
+        tracing::debug!("entry with no title, link or body skipped");
+        return None;
+    }
     let id = entry.id.trim().to_string();
-    let (guid, key_source) = if !id.is_empty() {
+    let (guid, key_source) = if let Some(video) = &extras.video_id {
+        (format!("yt:video:{video}"), KeySource::Guid)
+    } else if !id.is_empty() {
         (id, KeySource::Guid)
     } else if let Some(link) = &link {
-        (link.clone(), KeySource::Link)
+        (link_key(link), KeySource::Link)
     } else {
         (content_key(title.as_deref(), &body), KeySource::ContentHash)
     };
-    let platform_id = platform_id(&guid, link.as_deref());
-    RawItem {
+    let platform_id = match &extras.video_id {
+        Some(video) => Some(format!("youtube:{video}")),
+        None => platform_id(&guid, link.as_deref()),
+    };
+    let published_at = believable(entry.published, now).or_else(|| believable(entry.updated, now));
+    Some(RawItem {
         guid,
         key_source,
         link,
         title,
-        published_at: entry.published.or(entry.updated),
-        updated_at: entry.updated,
+        published_at,
+        updated_at: believable(entry.updated, now),
         body,
         body_kind,
         platform_id,
-    }
+    })
+}
+
+/// `date` if it can be a real publication time of something fetched at `now`.
+fn believable(date: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let earliest = Utc.with_ymd_and_hms(1970, 1, 2, 0, 0, 0).single()?;
+    date.filter(|d| *d >= earliest && *d <= now + Duration::days(1))
 }
 
 /// The entry's link to itself: the first link without a `rel`, or with `rel="alternate"`.
@@ -90,29 +173,32 @@ fn primary_link(links: &[Link]) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-fn richest_body(entry: &Entry) -> (String, BodyKind) {
-    let mut candidates: Vec<(String, BodyKind)> = Vec::new();
+fn richest_body(entry: &Entry, extras: &EntryExtras) -> (String, BodyKind) {
+    let mut candidates: Vec<(&str, BodyKind)> = Vec::new();
     if let Some(content) = &entry.content {
         if let Some(body) = &content.body {
-            candidates.push((body.clone(), kind_of(content.content_type.essence().to_string().as_str())));
+            candidates.push((body, kind_of(content.content_type.essence().to_string().as_str())));
         }
+    }
+    if let Some((desc, kind)) = &extras.media_description {
+        candidates.push((desc, *kind));
     }
     for media in &entry.media {
         if let Some(desc) = &media.description {
-            candidates.push((desc.content.clone(), kind_of(desc.content_type.essence().to_string().as_str())));
+            candidates.push((&desc.content, kind_of(desc.content_type.essence().to_string().as_str())));
         }
     }
     if let Some(summary) = &entry.summary {
-        candidates.push((summary.content.clone(), kind_of(summary.content_type.essence().to_string().as_str())));
+        candidates.push((&summary.content, kind_of(summary.content_type.essence().to_string().as_str())));
     }
-    let mut best: Option<(String, BodyKind, usize)> = None;
+    let mut best: Option<(&str, BodyKind, usize)> = None;
     for (body, kind) in candidates {
-        let weight = text_weight(&body, kind);
+        let weight = text_weight(body, kind);
         if best.as_ref().is_none_or(|(_, _, w)| weight > *w) {
             best = Some((body, kind, weight));
         }
     }
-    best.map(|(b, k, _)| (b, k)).unwrap_or((String::new(), BodyKind::Text))
+    best.map(|(b, k, _)| (b.to_string(), k)).unwrap_or((String::new(), BodyKind::Text))
 }
 
 fn kind_of(mime: &str) -> BodyKind {
@@ -143,15 +229,6 @@ fn text_weight(body: &str, kind: BodyKind) -> usize {
     }
 }
 
-/// A key for an entry with neither id nor link: a hash of its title and body.
-fn content_key(title: Option<&str>, body: &str) -> String {
-    let mut h = Fnv64::new();
-    h.write(title.unwrap_or("").as_bytes());
-    h.write(&[0]);
-    h.write(body.as_bytes());
-    format!("urn:newsdedup:content:{:016x}", h.finish())
-}
-
 /// The platform's own id of the posted thing, when the entry names one (YouTube videos).
 fn platform_id(guid: &str, link: Option<&str>) -> Option<String> {
     if let Some(video) = guid.strip_prefix("yt:video:") {
@@ -169,24 +246,6 @@ fn platform_id(guid: &str, link: Option<&str>) -> Option<String> {
     }
 }
 
-/// FNV-1a, 64-bit: tiny and stable across releases and platforms, unlike std's hasher.
-struct Fnv64(u64);
-
-impl Fnv64 {
-    fn new() -> Fnv64 {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +256,7 @@ mod tests {
 <item><title>With guid</title><link>https://example.org/a</link><guid isPermaLink="false">id-a</guid>
 <description>Short summary.</description>
 <content:encoded><![CDATA[<p>Full text of the article, much longer than the summary.</p>]]></content:encoded></item>
-<item><title>Link only</title><link>https://example.org/b</link><description>Body b</description></item>
+<item><title>Link only</title><link>https://example.org/b?utm_source=rss</link><description>Body b</description></item>
 <item><title>Nothing</title><description>Body c</description></item>
 </channel></rss>"#;
 
@@ -211,6 +270,7 @@ mod tests {
         assert!(a.body.contains("Full text"), "content:encoded is richer than description");
         assert_eq!(a.body_kind, BodyKind::Html);
         assert_eq!((b.guid.as_str(), b.key_source), ("https://example.org/b", KeySource::Link));
+        assert_eq!(b.link.as_deref(), Some("https://example.org/b?utm_source=rss"), "the link itself is kept");
         assert_eq!(c.key_source, KeySource::ContentHash);
         // The content key is stable: parsing again gives the same key.
         let again = parse_feed(RSS.as_bytes(), None, None).unwrap();
@@ -254,10 +314,24 @@ Please subscribe &amp;amp; share</media:description></media:group>
     }
 
     #[test]
-    fn html_page_and_empty_body_are_named() {
+    fn html_page_empty_body_and_junk_are_named() {
         let page = "<!DOCTYPE html><html><head><title>Blog</title></head><body>hi</body></html>";
-        assert!(matches!(parse_feed(page.as_bytes(), None, None), Err(ParseError::HtmlPage)));
+        assert!(matches!(parse_feed(page.as_bytes(), None, None), Err(ParseError::HtmlPage { .. })));
         assert!(matches!(parse_feed(b"  \n ", None, None), Err(ParseError::Empty)));
         assert!(matches!(parse_feed(b"<rss><channel><item>", None, None), Err(ParseError::Feed(_))));
+        assert!(matches!(parse_feed(b"Service Unavailable", None, None), Err(ParseError::NotAFeed(_))));
+        assert!(!is_html_page("<rss version=\"2.0\"><channel><title>html</title></channel></rss>"));
+        assert!(is_html_page("<?xml version=\"1.0\"?>\n<!-- x --><html xmlns=\"http://www.w3.org/1999/xhtml\">"));
+        assert!(!is_html_page("<htmlish/>"));
+    }
+
+    #[test]
+    fn unbelievable_dates_are_dropped() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(believable(Some(now), now), Some(now));
+        assert_eq!(believable(Some(Utc.with_ymd_and_hms(1969, 12, 31, 0, 0, 0).unwrap()), now), None);
+        assert_eq!(believable(Some(DateTime::<Utc>::UNIX_EPOCH), now), None);
+        assert_eq!(believable(Some(now + Duration::days(2)), now), None);
+        assert!(believable(Some(now + Duration::hours(5)), now).is_some(), "time zone slips are tolerated");
     }
 }
