@@ -23,3 +23,7 @@ mod crash;
 // Inspecting the database: docs/schema.md and its queries, search, show/stats JSON, exported
 // Atom, JSON Feed and HTML.
 mod inspect;
+
+// Fetching against a misbehaving local server: validators, schedules, backoff, Retry-After,
+// 410 Gone, redirects, per-host limits, and a run over good and hostile feeds together.
+mod fetching;

@@ -102,6 +102,11 @@ pub enum FeedsCommand {
     },
     /// List feeds with their status.
     List(JsonFlag),
+    /// Poll feeds again that their server declared gone (HTTP 410), and clear their errors.
+    Enable {
+        #[arg(required = true, value_name = "URL_OR_PATH")]
+        feeds: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -36,18 +36,40 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct FetchConfig {
     pub concurrency: NonZeroUsize,
+    pub per_host_concurrency: NonZeroUsize,
     pub connect_timeout: HumanDuration,
     pub timeout: HumanDuration,
     pub read_timeout: HumanDuration,
     pub max_body_bytes: u64,
+    pub max_decompressed_bytes: u64,
     pub max_redirects: usize,
     pub user_agent: String,
+    pub max_host_wait: HumanDuration,
+    pub refuse_private_addresses: bool,
+    /// Per-host overrides, keyed by `host` or `host:port`.
+    pub hosts: std::collections::BTreeMap<String, HostOverride>,
+}
+
+/// Settings for one host (`[fetch.hosts."bridge.example.org"]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostOverride {
+    /// Fetches this host serves at once, instead of `per_host_concurrency`.
+    pub concurrency: Option<NonZeroUsize>,
+    /// A Retry-After from this host delays only the feed that got it.
+    pub separate_waits: bool,
+    /// Fetch from this host even when it is on a private address and
+    /// `refuse_private_addresses` is on.
+    pub allow_private_address: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     pub interval: HumanDuration,
+    pub min_interval: HumanDuration,
+    pub max_interval: HumanDuration,
+    pub jitter: f64,
     pub retry_after: HumanDuration,
     pub max_backoff: HumanDuration,
 }
@@ -109,11 +131,31 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.fetch.max_body_bytes == 0 {
-            bail!("fetch.max_body_bytes must be greater than 0");
+        if self.fetch.max_body_bytes == 0 || self.fetch.max_decompressed_bytes == 0 {
+            bail!("fetch.max_body_bytes and fetch.max_decompressed_bytes must be greater than 0");
+        }
+        if self.fetch.timeout.0.is_zero()
+            || self.fetch.read_timeout.0.is_zero()
+            || self.fetch.connect_timeout.0.is_zero()
+        {
+            bail!("fetch.connect_timeout, fetch.timeout and fetch.read_timeout must be longer than 0s");
+        }
+        for host in self.fetch.hosts.keys() {
+            if host.is_empty()
+                || host.contains('/')
+                || host.chars().any(|c| c.is_ascii_uppercase() || c.is_whitespace())
+            {
+                bail!("fetch.hosts: {host:?} is not a lowercase host name (with an optional :port)");
+            }
         }
         if self.schedule.interval.0.is_zero() {
             bail!("schedule.interval must be longer than 0s");
+        }
+        if self.schedule.min_interval.0.is_zero() || self.schedule.min_interval.0 > self.schedule.max_interval.0 {
+            bail!("schedule.min_interval must be longer than 0s and not longer than schedule.max_interval");
+        }
+        if !(0.0..=0.5).contains(&self.schedule.jitter) {
+            bail!("schedule.jitter must be between 0 and 0.5");
         }
         if self.schedule.retry_after.0 > self.schedule.max_backoff.0 {
             bail!("schedule.retry_after must not be longer than schedule.max_backoff");
@@ -212,7 +254,26 @@ mod tests {
         assert!(Config::from_toml("[fetch]\nconcurrency = 0\n", None).is_err());
         assert!(Config::from_toml("[schedule]\ninterval = \"soon\"\n", None).is_err());
         assert!(Config::from_toml("[dedup]\nmax_distance = 99\n", None).is_err());
+        assert!(Config::from_toml("[schedule]\njitter = 2.0\n", None).is_err());
+        assert!(Config::from_toml("[schedule]\nmin_interval = \"2d\"\n", None).is_err());
+        assert!(Config::from_toml("[fetch.hosts.\"Bridge.Example\"]\nseparate_waits = true\n", None).is_err());
+        assert!(Config::from_toml("[fetch.hosts.\"bridge.example\"]\nseperate_waits = true\n", None).is_err());
         assert!(Config::from_toml("not toml at all [", None).is_err());
+    }
+
+    #[test]
+    fn per_host_overrides_merge_over_the_defaults() {
+        let c = Config::from_toml(
+            "[fetch.hosts.\"bridge.example:3000\"]\nconcurrency = 4\nseparate_waits = true\n\
+             [fetch.hosts.\"feeds.lan\"]\nallow_private_address = true\n",
+            None,
+        )
+        .unwrap();
+        let bridge = &c.fetch.hosts["bridge.example:3000"];
+        assert_eq!(bridge.concurrency.map(NonZeroUsize::get), Some(4));
+        assert!(bridge.separate_waits && !bridge.allow_private_address);
+        assert!(c.fetch.hosts["feeds.lan"].allow_private_address);
+        assert_eq!(c.fetch.per_host_concurrency.get(), 2);
     }
 
     #[test]

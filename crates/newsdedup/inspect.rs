@@ -45,7 +45,11 @@ pub fn feeds_list(store: &Store, json: bool, out: &mut impl Write) -> Result<()>
             out,
             "{:>5}  {:>6}  {:>6}  {:<20}  {:<20}  {}",
             f.id.0,
-            f.last_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            if f.gone_at.is_some() {
+                "GONE".to_string()
+            } else {
+                f.last_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+            },
             f.error_count,
             ts(f.last_fetched_at),
             ts(f.next_fetch_at),
@@ -53,6 +57,15 @@ pub fn feeds_list(store: &Store, json: bool, out: &mut impl Write) -> Result<()>
         )?;
         if let Some(e) = &f.last_error {
             writeln!(out, "{:>5}  last error: {}", "", e)?;
+        }
+        if let Some(gone) = f.gone_at {
+            writeln!(
+                out,
+                "{:>5}  gone since {}: not polled until `newsdedup feeds enable {}`",
+                "",
+                newsdedup_store::timestamp(gone),
+                f.url
+            )?;
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ mod logging;
 mod metrics;
 mod output;
 mod pipeline;
+mod politeness;
 mod progress;
 mod run;
 mod schedule;
@@ -164,6 +165,18 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
             println!("imported {}: {added} added, {present} already present, {refused} refused", file.display());
+            Ok(exit::OK)
+        }
+        Command::Feeds(FeedsCommand::Enable { feeds }) => {
+            let store = open_store(&cli)?;
+            let cwd = std::env::current_dir()?;
+            for address in feeds {
+                let address = feedlist::normalise_address(address, &cwd);
+                if !store.enable_feed(&address)? {
+                    return Err(anyhow::anyhow!("no feed {address} (see `newsdedup feeds list`)").context(UsageError));
+                }
+                println!("enabled: {address}");
+            }
             Ok(exit::OK)
         }
         Command::Feeds(FeedsCommand::List(flag)) => {

@@ -34,6 +34,8 @@ pub enum FetchOutcome {
     Unchanged,
     /// The fetch or the parse failed; recorded on the feed.
     Failed,
+    /// Not fetched: its host asked for a pause (Retry-After); the feed waits for it.
+    Postponed,
 }
 
 impl FetchOutcome {
@@ -43,6 +45,7 @@ impl FetchOutcome {
             FetchOutcome::NotModified => "not_modified",
             FetchOutcome::Unchanged => "unchanged",
             FetchOutcome::Failed => "failed",
+            FetchOutcome::Postponed => "postponed",
         }
     }
 }
@@ -184,7 +187,7 @@ impl Metrics {
                 *layers.entry(key.to_string()).or_default() += *n as u64;
             }
         }
-        if report.outcome != FetchOutcome::Failed {
+        if !matches!(report.outcome, FetchOutcome::Failed | FetchOutcome::Postponed) {
             self.last_success.fetch_max(report.at.timestamp(), Ordering::Relaxed);
         }
     }
@@ -236,8 +239,13 @@ impl Metrics {
 
         family(o, "newsdedup_fetches_total", "counter", "Feed fetches committed, by outcome.");
         let fetches = lock(&self.fetches).clone();
-        for outcome in [FetchOutcome::Updated, FetchOutcome::NotModified, FetchOutcome::Unchanged, FetchOutcome::Failed]
-        {
+        for outcome in [
+            FetchOutcome::Updated,
+            FetchOutcome::NotModified,
+            FetchOutcome::Unchanged,
+            FetchOutcome::Failed,
+            FetchOutcome::Postponed,
+        ] {
             let n = fetches.get(&outcome).copied().unwrap_or(0);
             sample(o, "newsdedup_fetches_total", &format!("outcome=\"{}\"", outcome.as_str()), n as f64);
         }

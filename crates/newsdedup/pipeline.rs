@@ -11,18 +11,27 @@
 //! up in memory. With `ordered`, the writer commits results in job order (`ingest` uses this,
 //! so the same files in the same order always give the same stories); otherwise in the order
 //! they finish.
+//!
+//! Politeness (see `newsdedup_fetcher::hosts`): jobs wait in a [`Backlog`] queued per host
+//! and are started round-robin across hosts, each host serving at most its limit at once; a
+//! job holds its host's slot only while fetching. A host that answers 429 or 503 with
+//! Retry-After is paused: its queued jobs wait for the pause when it is short and are
+//! postponed to its end when it is not (recorded on the feed, not counted as a failure).
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::writer::{Processed, Writer};
+use chrono::{DateTime, Utc};
 use newsdedup_deduplicator::{fingerprint, words};
-use newsdedup_fetcher::{Fetched, HttpClient, Source};
+use newsdedup_fetcher::hosts::{HostKey, HostPermit, HostWatch, Hosts, Next, Queue};
+use newsdedup_fetcher::{FetchError, Fetched, HttpClient, Source};
 use newsdedup_model::{CleanItem, FeedId, Fingerprint, RawItem, Validators};
 use newsdedup_normaliser::Normaliser;
 use newsdedup_store::FeedRow;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
@@ -69,6 +78,30 @@ pub enum Outcome {
         validators: Validators,
     },
     Parsed(Processed),
+    /// The server said the feed is gone for good (HTTP 410).
+    Gone {
+        status: u16,
+        error: String,
+    },
+    /// Not fetched: its host asked for a pause that ends then.
+    Postponed {
+        until: DateTime<Utc>,
+    },
+}
+
+/// What a fetch learned for scheduling and addressing, whatever its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct FetchFacts {
+    /// The feed's own refresh hint (RSS ttl, sy:updatePeriod).
+    pub ttl: Option<Duration>,
+    /// How long the server said the response stays fresh.
+    pub freshness: Option<Duration>,
+    /// Where the feed moved permanently (every redirect a 301 or 308).
+    pub moved_to: Option<String>,
+    /// How long the server asked us to wait (Retry-After).
+    pub retry_after: Option<Duration>,
+    /// The host whose other feeds must wait too, and until when.
+    pub host_paused: Option<(String, DateTime<Utc>)>,
 }
 
 /// A job's result on its way to the writer, with the permit it holds.
@@ -76,6 +109,7 @@ pub struct JobResult {
     pub seq: usize,
     pub feed: FeedRow,
     pub outcome: Outcome,
+    pub facts: FetchFacts,
     /// How long fetching the document took (None when there was nothing to fetch).
     pub fetch_time: Option<std::time::Duration>,
     pub _slot: Slot,
@@ -91,6 +125,8 @@ pub struct Stages {
     pub cpu: Arc<Semaphore>,
     /// Where the pipeline counts its queue depths and fetch times.
     pub metrics: Arc<Metrics>,
+    /// Per-host limits and Retry-After pauses.
+    pub hosts: Arc<Hosts>,
 }
 
 /// Totals of one run, for the summary line and the exit code.
@@ -99,6 +135,8 @@ pub struct Summary {
     pub feeds: usize,
     pub feeds_failed: usize,
     pub feeds_unchanged: usize,
+    /// Not fetched because their host asked for a pause.
+    pub feeds_postponed: usize,
     pub items_new: usize,
     pub items_updated: usize,
     pub items_unchanged: usize,
@@ -115,6 +153,7 @@ impl Summary {
         self.feeds += other.feeds;
         self.feeds_failed += other.feeds_failed;
         self.feeds_unchanged += other.feeds_unchanged;
+        self.feeds_postponed += other.feeds_postponed;
         self.items_new += other.items_new;
         self.items_updated += other.items_updated;
         self.items_unchanged += other.items_unchanged;
@@ -139,6 +178,7 @@ impl Summary {
             feeds: self.feeds - before.feeds,
             feeds_failed: self.feeds_failed - before.feeds_failed,
             feeds_unchanged: self.feeds_unchanged - before.feeds_unchanged,
+            feeds_postponed: self.feeds_postponed - before.feeds_postponed,
             items_new: self.items_new - before.items_new,
             items_updated: self.items_updated - before.items_updated,
             items_unchanged: self.items_unchanged - before.items_unchanged,
@@ -152,9 +192,11 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let postponed =
+            if self.feeds_postponed > 0 { format!(", {} postponed", self.feeds_postponed) } else { String::new() };
         write!(
             f,
-            "feeds: {} ({} failed, {} unchanged); items: {} new, {} updated, {} unchanged; \
+            "feeds: {} ({} failed, {} unchanged{postponed}); items: {} new, {} updated, {} unchanged; \
              stories: {} new; reposts folded: {}; boilerplate lines removed: {}",
             self.feeds,
             self.feeds_failed,
@@ -181,11 +223,19 @@ pub async fn run_jobs(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Writer, Summary)> {
     let mut pipeline = Pipeline::start(stages.clone(), writer, ordered, OnWriteError::Stop);
-    for job in jobs {
+    // In job order, every job counts as local (no host limits): `ordered` jobs are files, and
+    // the writer's reordering must see them start in order.
+    let mut backlog = if ordered { Backlog::in_order(jobs) } else { pipeline.backlog(jobs) };
+    while !backlog.is_empty() && !*shutdown.borrow() {
+        let watch = pipeline.hosts_watch();
+        pipeline.fill(&mut backlog);
+        if backlog.is_empty() {
+            break;
+        }
         tokio::select! {
             biased;
             _ = stopped(&mut shutdown) => break,
-            _ = pipeline.submit(job) => {}
+            _ = pipeline.wait_to_fill(watch) => {}
         }
     }
     let deadline = (*shutdown.borrow()).then(|| stages.config.daemon.stop_timeout.0);
@@ -225,6 +275,38 @@ pub struct Pipeline {
 
 /// A free slot, reserved for a job about to start.
 pub struct Reserved(OwnedSemaphorePermit);
+
+/// Jobs waiting to start, queued per host and handed out round-robin (see
+/// `newsdedup_fetcher::hosts::Queue`).
+#[derive(Default)]
+pub struct Backlog(Queue<Job>);
+
+impl Backlog {
+    /// Jobs started strictly in the given order, without host limits.
+    pub fn in_order(jobs: Vec<Job>) -> Backlog {
+        let mut queue = Queue::default();
+        for job in jobs {
+            queue.push(HostKey::local(), job);
+        }
+        Backlog(queue)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// How a job may start fetching.
+enum Admission {
+    /// Its host's slot is already held.
+    Admitted(HostPermit),
+    /// Its host is paused until then: report the feed postponed, fetch nothing.
+    Postpone(tokio::time::Instant),
+}
 
 /// A job's place in the pipeline: its concurrency permit, and its feed's entry in the
 /// in-flight set. Dropped (both released) once the writer is done with the job.
@@ -273,10 +355,43 @@ impl Pipeline {
         let _ = self.slots.acquire().await;
     }
 
-    /// Waits for a free slot, then starts `job`.
-    pub async fn submit(&mut self, job: Job) {
-        let permit = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-        self.start_reserved(Reserved(permit), job);
+    /// Queues `jobs` per host, for [`Pipeline::start_next`].
+    pub fn backlog(&self, jobs: impl IntoIterator<Item = Job>) -> Backlog {
+        let mut queue = Queue::default();
+        for job in jobs {
+            queue.push(host_key(&self.stages.hosts, &job), job);
+        }
+        Backlog(queue)
+    }
+
+    /// Starts jobs of `backlog` while there are free slots and hosts that can take them,
+    /// going round the hosts in turn. Jobs of a host paused for longer than `max_host_wait`
+    /// start only to be recorded as postponed.
+    pub fn fill(&mut self, backlog: &mut Backlog) {
+        while !backlog.is_empty() {
+            let Some(reserved) = self.try_reserve() else { return };
+            match backlog.0.next(&self.stages.hosts, tokio::time::Instant::now()) {
+                Next::Run(job, host) => self.launch(reserved, job, Admission::Admitted(host)),
+                Next::Postpone(job, until) => self.launch(reserved, job, Admission::Postpone(until)),
+                Next::Wait(_) | Next::Done => return,
+            }
+        }
+    }
+
+    /// A watch for the hosts, to make before [`Pipeline::fill`] and pass to
+    /// [`Pipeline::wait_to_fill`].
+    pub fn hosts_watch(&self) -> HostWatch {
+        self.stages.hosts.watch()
+    }
+
+    /// Resolves when [`Pipeline::fill`] may start more: a slot was freed (if none was free),
+    /// a host's fetch ended, or a pause ended.
+    pub async fn wait_to_fill(&self, watch: HostWatch) {
+        let no_slot = self.slots.available_permits() == 0;
+        tokio::select! {
+            _ = self.slot_free(), if no_slot => {}
+            _ = watch.changed() => {}
+        }
     }
 
     /// Reserves a slot if one is free now, for [`Pipeline::start_reserved`].
@@ -284,8 +399,7 @@ impl Pipeline {
         self.slots.clone().try_acquire_owned().ok().map(Reserved)
     }
 
-    /// Starts `job` in a reserved slot.
-    pub fn start_reserved(&mut self, reserved: Reserved, job: Job) {
+    fn launch(&mut self, reserved: Reserved, job: Job, admission: Admission) {
         let permit = reserved.0;
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -302,15 +416,15 @@ impl Pipeline {
                 let processed = tokio::select! {
                     biased;
                     _ = stopped(&mut abandon) => None,
-                    processed = process(&stages, &job) => Some(processed),
+                    processed = process(&stages, &job, admission) => Some(processed),
                 };
                 queues.fetching.fetch_sub(1, Relaxed);
-                let Some((outcome, fetch_time)) = processed else {
+                let Some((outcome, fetch_time, facts)) = processed else {
                     tracing::info!("abandoned at the stop deadline; the feed stays due");
                     return;
                 };
                 queues.writing.fetch_add(1, Relaxed);
-                let result = JobResult { seq, feed: job.feed, outcome, fetch_time, _slot: slot };
+                let result = JobResult { seq, feed: job.feed, outcome, facts, fetch_time, _slot: slot };
                 let sent = tokio::select! {
                     biased;
                     _ = stopped(&mut abandon) => false,
@@ -351,15 +465,56 @@ impl Pipeline {
     }
 }
 
-/// Fetches, parses, cleans and fingerprints one feed; also returns how long the fetch took.
-async fn process(stages: &Stages, job: &Job) -> (Outcome, Option<std::time::Duration>) {
-    let mut fetch_time = None;
-    let outcome = process_document(stages, job, &mut fetch_time).await;
-    (outcome, fetch_time)
+/// The politeness key of a job: its feed's host, or none for local documents.
+fn host_key(hosts: &Hosts, job: &Job) -> HostKey {
+    match &job.input {
+        Input::Address(address) => match Source::parse(address) {
+            Ok(Source::Http(url)) => hosts.key(&url),
+            _ => HostKey::local(),
+        },
+        Input::File(_) | Input::Bytes(_) => HostKey::local(),
+    }
 }
 
-/// [`process`]'s work; sets `fetch_time` when a document was fetched.
-async fn process_document(stages: &Stages, job: &Job, fetch_time: &mut Option<std::time::Duration>) -> Outcome {
+/// A tokio instant as a wall-clock time.
+fn wall_clock(at: tokio::time::Instant) -> DateTime<Utc> {
+    let wait = at.saturating_duration_since(tokio::time::Instant::now());
+    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Fetches, parses, cleans and fingerprints one feed; also returns how long the fetch took
+/// and what the fetch learned for the schedule.
+async fn process(
+    stages: &Stages,
+    job: &Job,
+    admission: Admission,
+) -> (Outcome, Option<std::time::Duration>, FetchFacts) {
+    let mut facts = FetchFacts::default();
+    let (host, key) = match admission {
+        Admission::Admitted(permit) => (permit, host_key(&stages.hosts, job)),
+        Admission::Postpone(until) => return (postponed(job, until), None, facts),
+    };
+    let mut fetch_time = None;
+    let outcome = process_document(stages, job, &key, host, &mut fetch_time, &mut facts).await;
+    (outcome, fetch_time, facts)
+}
+
+fn postponed(job: &Job, until: tokio::time::Instant) -> Outcome {
+    let until = wall_clock(until);
+    tracing::info!(feed_url = %job.feed.url, %until, "its host asked for a pause: postponed");
+    Outcome::Postponed { until }
+}
+
+/// [`process`]'s work; sets `fetch_time` when a document was fetched. The host's slot is
+/// given back as soon as the fetch is over.
+async fn process_document(
+    stages: &Stages,
+    job: &Job,
+    key: &HostKey,
+    host: HostPermit,
+    fetch_time: &mut Option<std::time::Duration>,
+    facts: &mut FetchFacts,
+) -> Outcome {
     let source = match &job.input {
         Input::Address(address) => match Source::parse(address) {
             Ok(source) => Some(source),
@@ -380,29 +535,152 @@ async fn process_document(stages: &Stages, job: &Job, fetch_time: &mut Option<st
             Input::Address(_) | Input::File(_) => Vec::new(),
         }))),
     };
+    if let Err(e) = &fetched {
+        pause_host(stages, key, e, facts);
+    }
+    drop(host);
     let response = match fetched {
+        Err(e) if e.is_gone() => return Outcome::Gone { status: 410, error: error_chain(&e) },
         Err(e) => return Outcome::Failed { status: e.status(), error: error_chain(&e) },
-        Ok(Fetched::NotModified(info)) => return Outcome::NotModified { validators: info.validators },
+        Ok(Fetched::NotModified(info)) => {
+            facts.freshness = info.freshness;
+            facts.moved_to = info.moved_to.map(String::from);
+            return Outcome::NotModified { validators: info.validators };
+        }
         Ok(Fetched::Body(response)) => response,
     };
+    facts.freshness = response.info.freshness;
+    let moved_to = response.info.moved_to.as_ref().map(|u| u.to_string());
     let body_hash = body_hash(&response.body);
     if job.feed.body_hash.as_deref() == Some(body_hash.as_str()) {
+        facts.moved_to = moved_to;
         return Outcome::Unchanged { status: response.status, validators: response.info.validators };
     }
+    // Relative links resolve against where the document really came from.
+    let base =
+        response.info.final_url.as_ref().map(|u| u.to_string()).or_else(|| source.as_ref().and_then(Source::base_url));
+    let status = response.status;
+    match digest(stages, response, base, body_hash).await {
+        Ok((processed, ttl)) => {
+            facts.ttl = ttl;
+            // Only a target that answers with a feed becomes the feed's address.
+            facts.moved_to = moved_to;
+            Outcome::Parsed(processed)
+        }
+        Err(Digest::Parse(newsdedup_fetcher::ParseError::HtmlPage { alternates }))
+            if job.feed.body_hash.is_none()
+                && source.as_ref().is_some_and(Source::is_http)
+                && !alternates.is_empty() =>
+        {
+            discover(stages, &alternates[0], facts).await
+        }
+        Err(e) => Outcome::Failed { status: Some(status), error: e.to_string() },
+    }
+}
+
+/// Why a fetched document gave no items.
+enum Digest {
+    Parse(newsdedup_fetcher::ParseError),
+    Panicked(tokio::task::JoinError),
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Digest::Parse(e) => f.write_str(&error_chain(e)),
+            Digest::Panicked(e) => write!(f, "processing the feed failed: {e}"),
+        }
+    }
+}
+
+/// Parses, cleans and fingerprints a fetched document on the blocking pool (at most one
+/// per core at a time). Returns the items and the feed's own refresh hint.
+async fn digest(
+    stages: &Stages,
+    response: newsdedup_fetcher::HttpResponse,
+    base: Option<String>,
+    body_hash: String,
+) -> Result<(Processed, Option<Duration>), Digest> {
     let _cpu = stages.cpu.acquire().await.expect("semaphore is never closed");
     let normaliser = stages.normaliser.clone();
-    let base = source.as_ref().and_then(Source::base_url);
     let status = response.status;
     let validators = response.info.validators.clone();
     let work = tokio::task::spawn_blocking(move || {
-        let parsed = newsdedup_fetcher::parse_feed(&response.body, response.content_type.as_deref(), base.as_deref())?;
+        let options = newsdedup_fetcher::ParseOptions {
+            content_type: response.content_type.as_deref(),
+            base_url: base.as_deref(),
+            now: Utc::now(),
+        };
+        let parsed = newsdedup_fetcher::parse_document(&response.body, &options)?;
+        let ttl = parsed.ttl_minutes.map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
         let items = parsed.items.into_iter().map(|raw| process_item(&normaliser, raw)).collect();
-        Ok::<_, newsdedup_fetcher::ParseError>(Processed { status, validators, title: parsed.title, body_hash, items })
+        Ok::<_, newsdedup_fetcher::ParseError>((
+            Processed { status, validators, title: parsed.title, body_hash, items },
+            ttl,
+        ))
     });
     match work.await {
-        Ok(Ok(processed)) => Outcome::Parsed(processed),
-        Ok(Err(e)) => Outcome::Failed { status: Some(status), error: error_chain(&e) },
-        Err(join) => Outcome::Failed { status: Some(status), error: format!("processing the feed failed: {join}") },
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(Digest::Parse(e)),
+        Err(join) => Err(Digest::Panicked(join)),
+    }
+}
+
+/// A feed added by the address of a web page that names its feed: fetch that feed instead,
+/// and if it is one, it becomes the feed's address (as a permanent redirect would). Only for
+/// feeds never fetched successfully, so a site that later serves a page by mistake does not
+/// re-address a working feed.
+async fn discover(stages: &Stages, alternate: &str, facts: &mut FetchFacts) -> Outcome {
+    tracing::info!(alternate, "the address is a web page naming a feed: trying the feed");
+    let failed = |e: &dyn std::fmt::Display| Outcome::Failed {
+        status: None,
+        error: format!("the document is an HTML page; the feed it names at {alternate} failed: {e}"),
+    };
+    let source = match Source::parse(alternate) {
+        Ok(source @ Source::Http(_)) => source,
+        Ok(Source::File(_)) => return failed(&"not a web address"),
+        Err(e) => return failed(&error_chain(&e)),
+    };
+    let response = match newsdedup_fetcher::fetch(&stages.http, &source, &newsdedup_model::Validators::default()).await
+    {
+        Ok(Fetched::Body(response)) => response,
+        Ok(Fetched::NotModified(_)) => return failed(&"304 without validators"),
+        Err(e) => return failed(&error_chain(&e)),
+    };
+    let final_url = response.info.final_url.as_ref().map(|u| u.to_string()).unwrap_or_else(|| alternate.to_string());
+    let freshness = response.info.freshness;
+    let hash = body_hash(&response.body);
+    match digest(stages, response, Some(final_url.clone()), hash).await {
+        Ok((processed, ttl)) => {
+            facts.ttl = ttl;
+            facts.freshness = freshness;
+            facts.moved_to = Some(final_url);
+            Outcome::Parsed(processed)
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// A 429 or 503 is about the host: pause it (or, for hosts with separate waits, the feed)
+/// for the Retry-After it asked for. A 429 without Retry-After still pauses the host, for the
+/// first retry delay; a 503 without one may be this feed's trouble alone.
+fn pause_host(stages: &Stages, key: &HostKey, error: &FetchError, facts: &mut FetchFacts) {
+    facts.retry_after = error.retry_after();
+    if !error.is_throttled() || key.wait.is_empty() {
+        return;
+    }
+    let wait = match (error.retry_after(), error.status()) {
+        (Some(wait), _) => wait,
+        (None, Some(429)) => stages.config.schedule.retry_after.0,
+        _ => return,
+    };
+    if wait.is_zero() {
+        return;
+    }
+    let until = stages.hosts.block(key, tokio::time::Instant::now(), wait);
+    tracing::warn!(host = %key.host, wait_secs = wait.as_secs(), "the host asked for a pause");
+    if key.wait == key.host {
+        facts.host_paused = Some((key.host.clone(), wall_clock(until)));
     }
 }
 

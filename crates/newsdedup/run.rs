@@ -26,7 +26,7 @@ pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
     let fetch = &config.fetch;
     let http = HttpClient::new(HttpConfig {
         user_agent: if fetch.user_agent.trim().is_empty() {
-            newsdedup_fetcher::HttpConfig::default().user_agent
+            newsdedup_fetcher::default_user_agent()
         } else {
             fetch.user_agent.clone()
         },
@@ -34,9 +34,10 @@ pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
         total_timeout: fetch.timeout.0,
         read_timeout: fetch.read_timeout.0,
         max_body_bytes: fetch.max_body_bytes,
-        max_decompressed_bytes: fetch.max_body_bytes,
+        max_decompressed_bytes: fetch.max_decompressed_bytes,
         max_redirects: fetch.max_redirects,
-        ..HttpConfig::default()
+        refuse_private_addresses: fetch.refuse_private_addresses,
+        private_hosts_allowed: crate::politeness::private_hosts_allowed(fetch),
     })?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     Ok(Stages {
@@ -45,6 +46,7 @@ pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
         config: Arc::new(config.clone()),
         cpu: Arc::new(Semaphore::new(cores)),
         metrics,
+        hosts: crate::politeness::hosts(fetch, config.schedule.max_backoff.0),
     })
 }
 
@@ -64,7 +66,7 @@ pub async fn run_once(
 ) -> Result<Summary> {
     let stages = stages(config, Arc::new(Metrics::new()))?;
     let now = Utc::now();
-    let feeds = if all { store.feeds()? } else { store.due_feeds(now)? };
+    let feeds = if all { store.active_feeds()? } else { store.due_feeds(now)? };
     let mut writer = Writer::open(store, config)?;
     let progress = progress.then(|| Progress::start(feeds.len(), "feeds"));
     if let Some(p) = &progress {

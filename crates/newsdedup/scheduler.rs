@@ -5,8 +5,8 @@
 //! due, and at least once per `[daemon] tick` (which is how it sees feeds that another process
 //! added, and how `/healthz` knows it is alive). On each wake it reads the due feeds from its
 //! own read-only connection, leaves out those still in flight, and starts as many as there
-//! are free slots in the pipeline; the rest wait as a backlog and start one by one as slots
-//! free up. The backlog is the only queue: the database is the source of truth, so memory
+//! are free slots in the pipeline (and room on their hosts); the rest wait as a backlog,
+//! queued per host, and start as slots and hosts free up. The backlog is the only queue: the database is the source of truth, so memory
 //! stays flat however many feeds are due, and a slow writer slows fetching (back-pressure)
 //! instead of piling up results.
 //!
@@ -18,12 +18,11 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pipeline::{stopped, Input, Job, OnWriteError, Pipeline, Stages, Summary};
+use crate::pipeline::{stopped, Backlog, Input, Job, OnWriteError, Pipeline, Stages, Summary};
 use crate::writer::Writer;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use newsdedup_store::{FeedRow, Store};
-use std::collections::VecDeque;
+use newsdedup_store::Store;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -92,7 +91,7 @@ pub async fn run(
     let mut pipeline = Pipeline::start(stages.clone(), writer, false, OnWriteError::KeepGoing);
     let feeds = Store::open_read_only(db)?;
     let mut total = Summary::default();
-    let mut backlog: VecDeque<FeedRow> = VecDeque::new();
+    let mut backlog = Backlog::default();
     let mut refresh = true;
     let mut reload_pending = false;
     loop {
@@ -135,15 +134,16 @@ pub async fn run(
         if refresh {
             let in_flight = pipeline.in_flight();
             match feeds.due_feeds(now) {
-                Ok(due) => backlog = due.into_iter().filter(|f| !in_flight.contains(&f.id)).collect(),
+                Ok(due) => {
+                    let due = due.into_iter().filter(|f| !in_flight.contains(&f.id));
+                    backlog = pipeline.backlog(due.map(|feed| Job { input: Input::Address(feed.url.clone()), feed }));
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot read the due feeds; trying again at the next tick"),
             }
         }
-        while !backlog.is_empty() {
-            let Some(reserved) = pipeline.try_reserve() else { break };
-            let feed = backlog.pop_front().expect("not empty");
-            pipeline.start_reserved(reserved, Job { input: Input::Address(feed.url.clone()), feed });
-        }
+        // Made before filling, so that a host freed meanwhile is not missed.
+        let hosts = pipeline.hosts_watch();
+        pipeline.fill(&mut backlog);
         metrics.queues.due.store(backlog.len() as u64, Relaxed);
         let sleep = if backlog.is_empty() {
             match feeds.next_due_after(now) {
@@ -168,7 +168,7 @@ pub async fn run(
                 }
             }
             _ = tokio::time::sleep(sleep) => refresh = true,
-            _ = pipeline.slot_free(), if !backlog.is_empty() => refresh = false,
+            _ = pipeline.wait_to_fill(hosts), if !backlog.is_empty() => refresh = false,
         }
     }
     let in_flight = pipeline.in_flight().len();
@@ -192,7 +192,12 @@ mod tests {
         </channel></rss>"#;
 
     fn config(extra: &str) -> Config {
-        Config::from_toml(&format!("[schedule]\ninterval = \"10m\"\n[daemon]\ntick = \"1m\"\n{extra}"), None).unwrap()
+        // No jitter: these tests check the schedule to the minute.
+        Config::from_toml(
+            &format!("[schedule]\ninterval = \"10m\"\njitter = 0.0\n[daemon]\ntick = \"1m\"\n{extra}"),
+            None,
+        )
+        .unwrap()
     }
 
     struct Setup {

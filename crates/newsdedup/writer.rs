@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::metrics::{FeedReport, FetchOutcome, Metrics};
-use crate::pipeline::{JobResult, OnWriteError, Outcome, ProcessedItem, Summary};
+use crate::pipeline::{FetchFacts, JobResult, OnWriteError, Outcome, ProcessedItem, Summary};
 use crate::schedule;
 use crate::scheduler::Clock;
 use anyhow::{Context, Result};
@@ -153,12 +153,14 @@ impl Writer {
         let _span = tracing::info_span!("feed", feed_id = feed.id.0, feed_url = %feed.url).entered();
         let (outcome, status) = match &result.outcome {
             Outcome::Failed { status, .. } => (FetchOutcome::Failed, *status),
+            Outcome::Gone { status, .. } => (FetchOutcome::Failed, Some(*status)),
+            Outcome::Postponed { .. } => (FetchOutcome::Postponed, None),
             Outcome::NotModified { .. } => (FetchOutcome::NotModified, Some(304)),
             Outcome::Unchanged { status, .. } => (FetchOutcome::Unchanged, Some(*status)),
             Outcome::Parsed(p) => (FetchOutcome::Updated, Some(p.status)),
         };
         let before = summary.clone();
-        let written = self.write(&feed, result.outcome, summary);
+        let written = self.write(&feed, result.outcome, &result.facts, summary);
         self.metrics.queues.writing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         match written {
             Ok(()) => {
@@ -191,29 +193,57 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, feed: &FeedRow, outcome: Outcome, summary: &mut Summary) -> Result<()> {
+    fn write(&mut self, feed: &FeedRow, outcome: Outcome, facts: &FetchFacts, summary: &mut Summary) -> Result<()> {
         let now = self.clock.now();
         let schedule = &self.config.schedule;
+        let unit = schedule::jitter_unit(feed.id.0);
         summary.feeds += 1;
         match outcome {
             Outcome::Failed { status, error } => {
                 summary.feeds_failed += 1;
                 let failures = feed.error_count.saturating_add(1);
-                let next_fetch_at = schedule::after_failure(now, failures, schedule);
+                let next_fetch_at = schedule::after_failure(now, failures, schedule, facts.retry_after, unit);
                 tracing::warn!(status, error = %error, failures, next_fetch_at = %next_fetch_at, "fetch failed");
+                // The host's other feeds share its pause (found before the transaction, which
+                // borrows the store).
+                let others = match &facts.host_paused {
+                    Some((host, _)) => crate::politeness::feeds_on_host(&self.store, host, feed.id)?,
+                    None => Vec::new(),
+                };
                 let batch = self.store.begin()?;
                 batch.record_outcome(feed.id, &FeedOutcome::Failure { status, error, next_fetch_at }, now)?;
+                if let Some((_, until)) = &facts.host_paused {
+                    batch.postpone_feeds(&others, *until)?;
+                }
+                batch.commit()?;
+            }
+            Outcome::Gone { status, error } => {
+                summary.feeds_failed += 1;
+                tracing::warn!(
+                    status,
+                    error = %error,
+                    "the feed is gone: not polled again until `newsdedup feeds enable {}`",
+                    feed.url
+                );
+                let batch = self.store.begin()?;
+                batch.record_outcome(feed.id, &FeedOutcome::Gone { status, error }, now)?;
+                batch.commit()?;
+            }
+            Outcome::Postponed { until } => {
+                summary.feeds_postponed += 1;
+                let batch = self.store.begin()?;
+                batch.record_outcome(feed.id, &FeedOutcome::Postponed { next_fetch_at: until }, now)?;
                 batch.commit()?;
             }
             Outcome::NotModified { validators } => {
                 summary.feeds_unchanged += 1;
                 tracing::info!(status = 304, "not modified");
-                self.record_success(feed, 304, validators, None, None, now)?;
+                self.record_success(feed, 304, validators, facts, now)?;
             }
             Outcome::Unchanged { status, validators } => {
                 summary.feeds_unchanged += 1;
                 tracing::info!(status, "unchanged since the last fetch");
-                self.record_success(feed, status, validators, None, None, now)?;
+                self.record_success(feed, status, validators, facts, now)?;
             }
             Outcome::Parsed(processed) => {
                 let before = summary.clone();
@@ -221,7 +251,7 @@ impl Writer {
                 for item in &processed.items {
                     store_item(&mut batch, &mut self.dedup, feed.id, item, now, summary)?;
                 }
-                let next_fetch_at = schedule::after_success(now, &self.config.schedule);
+                let next_fetch_at = schedule::after_success(now, schedule, &hints(facts), unit);
                 batch.record_outcome(
                     feed.id,
                     &FeedOutcome::Success {
@@ -233,6 +263,7 @@ impl Writer {
                     },
                     now,
                 )?;
+                move_feed(&batch, feed, facts)?;
                 batch.commit()?;
                 tracing::info!(
                     status = processed.status,
@@ -247,25 +278,43 @@ impl Writer {
         Ok(())
     }
 
+    /// A fetch that brought nothing new (304, or the same document again): only the
+    /// feed's state changes.
     fn record_success(
         &mut self,
         feed: &FeedRow,
         status: u16,
         validators: Validators,
-        title: Option<String>,
-        body_hash: Option<String>,
+        facts: &FetchFacts,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let next_fetch_at = schedule::after_success(now, &self.config.schedule);
+        let unit = schedule::jitter_unit(feed.id.0);
+        let next_fetch_at = schedule::after_success(now, &self.config.schedule, &hints(facts), unit);
         let batch = self.store.begin()?;
         batch.record_outcome(
             feed.id,
-            &FeedOutcome::Success { status, validators, title, body_hash, next_fetch_at },
+            &FeedOutcome::Success { status, validators, title: None, body_hash: None, next_fetch_at },
             now,
         )?;
+        move_feed(&batch, feed, facts)?;
         batch.commit()?;
         Ok(())
     }
+}
+
+fn hints(facts: &FetchFacts) -> schedule::Hints {
+    schedule::Hints { ttl: facts.ttl, freshness: facts.freshness }
+}
+
+/// Re-addresses a feed that moved permanently, unless another feed already has the address.
+fn move_feed(batch: &FeedBatch<'_>, feed: &FeedRow, facts: &FetchFacts) -> Result<()> {
+    let Some(to) = facts.moved_to.as_deref().filter(|to| *to != feed.url) else { return Ok(()) };
+    if batch.move_feed(feed.id, to)? {
+        tracing::info!(from = %feed.url, to = %to, "the feed moved permanently: its address is updated");
+    } else {
+        tracing::warn!(from = %feed.url, to = %to, "the feed moved permanently to the address of another feed: kept as it is");
+    }
+    Ok(())
 }
 
 // Running for months: metrics, observers, the clock, reloads and WAL checkpoints.
@@ -305,7 +354,8 @@ impl Writer {
     fn record_write_failure(&mut self, feed: &FeedRow, error: &anyhow::Error) {
         let now = self.clock.now();
         let failures = feed.error_count.saturating_add(1);
-        let next_fetch_at = schedule::after_failure(now, failures, &self.config.schedule);
+        let unit = schedule::jitter_unit(feed.id.0);
+        let next_fetch_at = schedule::after_failure(now, failures, &self.config.schedule, None, unit);
         let outcome = FeedOutcome::Failure { status: None, error: format!("cannot store: {error:#}"), next_fetch_at };
         let recorded = self.store.begin().and_then(|batch| {
             batch.record_outcome(feed.id, &outcome, now)?;
@@ -375,7 +425,15 @@ fn store_item(
         fingerprint: item.fingerprint,
         word_count: item.word_count,
     };
-    let stored = batch.find_item(feed, &item.raw.guid)?;
+    // The key may have been stored in another of its forms (http for https, or the raw link
+    // an earlier release keyed on): that is the same item.
+    let mut stored = None;
+    for key in newsdedup_fetcher::identity::lookup_keys(&item.raw) {
+        stored = batch.find_item(feed, &key)?;
+        if stored.is_some() {
+            break;
+        }
+    }
     let id = match stored {
         // A pruned item's raw content is gone: only its title and link can tell an edit.
         Some(s)

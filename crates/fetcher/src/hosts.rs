@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use url::Url;
 
@@ -75,12 +75,53 @@ struct State {
     blocked_until: HashMap<String, Instant>,
 }
 
+/// A URL's host as politeness counts it: the host name, lowercase, with the port when it
+/// is not the scheme's default.
+pub fn host_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
+}
+
 /// Shared politeness state for one process.
 #[derive(Debug)]
 pub struct Hosts {
     config: HostsConfig,
     state: Mutex<State>,
-    changed: Notify,
+    /// Bumped whenever a slot is freed or a pause set: what [`HostWatch`] waits for.
+    changes: watch::Sender<u64>,
+}
+
+/// Waits for the hosts to change: created before looking at them, so that a change between
+/// the look and the wait is not missed.
+#[derive(Debug)]
+pub struct HostWatch {
+    rx: watch::Receiver<u64>,
+    /// When the earliest pause in force at creation ends.
+    next_unpause: Option<Instant>,
+}
+
+impl HostWatch {
+    /// Resolves after a slot was freed or a pause set since this watch was made, or when a
+    /// pause that was in force then ends.
+    pub async fn changed(mut self) {
+        let unpause = async {
+            match self.next_unpause {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = self.rx.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            _ = unpause => {}
+        }
+    }
 }
 
 /// What a host says about fetching from it right now.
@@ -113,13 +154,13 @@ impl Drop for HostPermit {
             }
         }
         drop(state);
-        self.hosts.changed.notify_one();
+        self.hosts.changes.send_modify(|n| *n += 1);
     }
 }
 
 impl Hosts {
     pub fn new(config: HostsConfig) -> Arc<Hosts> {
-        Arc::new(Hosts { config, state: Mutex::new(State::default()), changed: Notify::new() })
+        Arc::new(Hosts { config, state: Mutex::new(State::default()), changes: watch::channel(0).0 })
     }
 
     pub fn config(&self) -> &HostsConfig {
@@ -136,10 +177,7 @@ impl Hosts {
 
     /// The politeness key of a feed URL.
     pub fn key(&self, url: &Url) -> HostKey {
-        let mut host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        if let Some(port) = url.port() {
-            host = format!("{host}:{port}");
-        }
+        let host = host_of(url);
         let separate = self.rule(&host).is_some_and(|r| r.separate_waits);
         let wait = if separate { url.to_string() } else { host.clone() };
         HostKey { host, wait }
@@ -181,7 +219,7 @@ impl Hosts {
         }
         let until = *entry;
         drop(state);
-        self.changed.notify_one();
+        self.changes.send_modify(|n| *n += 1);
         until
     }
 
@@ -191,9 +229,13 @@ impl Hosts {
         state.blocked_until.get(&key.wait).copied().filter(|u| *u > now)
     }
 
-    /// Resolves after a slot was freed or a block set since the last call.
-    pub async fn changed(&self) {
-        self.changed.notified().await;
+    /// A watch for the next change; make it before looking at the hosts.
+    pub fn watch(&self) -> HostWatch {
+        let rx = self.changes.subscribe();
+        let now = Instant::now();
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let next_unpause = state.blocked_until.values().copied().filter(|u| *u > now).min();
+        HostWatch { rx, next_unpause }
     }
 }
 
@@ -384,12 +426,22 @@ mod tests {
         let h = hosts(1);
         let k = key(&h, "https://a.example/1");
         let Gate::Ready(permit) = h.try_acquire(&k, Instant::now()) else { panic!() };
-        let waiter = {
-            let h = h.clone();
-            tokio::spawn(async move { h.changed().await })
-        };
-        tokio::task::yield_now().await;
+        // Made before the look, it sees a change that happens before the wait starts.
+        let watch = h.watch();
+        assert!(matches!(h.try_acquire(&k, Instant::now()), Gate::Busy));
         drop(permit);
-        tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("woken").unwrap();
+        tokio::time::timeout(Duration::from_secs(1), watch.changed()).await.expect("woken");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_wakes_when_a_pause_ends() {
+        let h = hosts(1);
+        let k = key(&h, "https://a.example/1");
+        let start = Instant::now();
+        h.block(&k, start, Duration::from_secs(20));
+        let watch = h.watch();
+        watch.changed().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(20));
+        assert!(matches!(h.try_acquire(&k, Instant::now()), Gate::Ready(_)));
     }
 }

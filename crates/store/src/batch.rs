@@ -261,8 +261,50 @@ impl<'a> FeedBatch<'a> {
                     )?
                     .execute(params![feed.0, now, timestamp(*next_fetch_at), status, error])?;
             }
+            FeedOutcome::Gone { status, error } => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE feeds SET last_fetched_at = ?2, gone_at = ?2, next_fetch_at = NULL, last_status = ?3, \
+                                last_error = ?4, error_count = error_count + 1 \
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![feed.0, now, status, error])?;
+            }
+            FeedOutcome::Postponed { next_fetch_at } => {
+                self.tx
+                    .prepare_cached("UPDATE feeds SET next_fetch_at = ?2 WHERE id = ?1")?
+                    .execute(params![feed.0, timestamp(*next_fetch_at)])?;
+            }
         }
         Ok(())
+    }
+
+    /// Pushes the next fetch of `feeds` to `until` at the earliest (their host asked for a
+    /// pause). Gone feeds stay as they are.
+    pub fn postpone_feeds(&self, feeds: &[FeedId], until: DateTime<Utc>) -> Result<()> {
+        let until = timestamp(until);
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE feeds SET next_fetch_at = ?2 \
+             WHERE id = ?1 AND gone_at IS NULL AND (next_fetch_at IS NULL OR next_fetch_at < ?2)",
+        )?;
+        for feed in feeds {
+            stmt.execute(params![feed.0, until])?;
+        }
+        Ok(())
+    }
+
+    /// Gives a feed a new address (it moved permanently). Returns false, changing nothing,
+    /// when another feed already has that address.
+    pub fn move_feed(&self, feed: FeedId, url: &str) -> Result<bool> {
+        let taken: bool = self
+            .tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM feeds WHERE url = ?1 AND id != ?2)")?
+            .query_row(params![url, feed.0], |r| r.get(0))?;
+        if taken {
+            return Ok(false);
+        }
+        self.tx.prepare_cached("UPDATE feeds SET url = ?2 WHERE id = ?1")?.execute(params![feed.0, url])?;
+        Ok(true)
     }
 }
 

@@ -230,6 +230,13 @@ END;
 
 INSERT OR IGNORE INTO meta(key, value) VALUES ('database_id', lower(hex(randomblob(16))));
 "#,
+    // 4: a feed whose server answered 410 Gone is not polled again until someone re-enables
+    // it (`newsdedup feeds enable URL`); and with thousands of feeds, finding the due ones
+    // should not scan the table.
+    r#"
+ALTER TABLE feeds ADD COLUMN gone_at TEXT;  -- RFC 3339 UTC of the 410 Gone; NULL: polled normally
+CREATE INDEX feeds_next_fetch ON feeds(next_fetch_at);
+"#,
 ];
 
 #[cfg(test)]

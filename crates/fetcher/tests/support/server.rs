@@ -195,7 +195,8 @@ impl Server {
         self.shared.seen.lock().unwrap().clone()
     }
 
-    /// The most requests this server was answering at the same time.
+    /// The most requests this server was working on at the same time (between receiving a
+    /// request and starting its response).
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
@@ -242,9 +243,11 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    // In flight from the request until its response starts: a client that waits for a
+    // response before sending its next request can never be seen overlapping itself.
     let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
-    let _guard = InFlight(shared);
+    let guard = InFlight(shared);
     shared.seen.lock().unwrap().push(Seen { path: path.clone(), headers: headers.clone(), at: Instant::now() });
     let route = shared.routes.lock().unwrap().get(&path).cloned();
     let reply = match route {
@@ -268,6 +271,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     if !reply.delay.is_zero() {
         thread::sleep(reply.delay);
     }
+    drop(guard);
     let mut out = std::io::BufWriter::new(stream);
     write!(out, "HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status))?;
     for (k, v) in &reply.headers {
