@@ -32,6 +32,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# Includes benches/fetch.rs: 2,000 local feeds through the release binary, then all 304.
 bench: build
 	$(CARGO) bench --workspace --locked
 	scripts/bench-ingest.sh $(CORPUS)

@@ -295,6 +295,19 @@ fn private_addresses_are_refused_when_configured() {
     assert_eq!(env.count("SELECT count(*) FROM items"), 1);
 }
 
+#[test]
+fn an_untrusted_feed_list_cannot_point_at_local_files_or_private_hosts() {
+    let env = Env::new();
+    let list = env.write(
+        "untrusted.txt",
+        "/etc/passwd\nhttp://127.0.0.1:8080/admin\nhttp://[::1]/x\nhttp://localhost/feed\nhttps://news.example/rss\n",
+    );
+    let cfg = env.write("c.toml", "[fetch]\nrefuse_private_addresses = true\n");
+    let out = env.ok(&["--config", cfg.to_str().unwrap(), "feeds", "import", list.to_str().unwrap()]);
+    assert!(out.contains("1 added, 0 already present, 4 refused"), "{out}");
+    assert_eq!(text(&env, "SELECT url FROM feeds"), "https://news.example/rss");
+}
+
 /// Peak resident memory of a process, from /proc (Linux), in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

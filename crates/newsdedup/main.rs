@@ -153,7 +153,7 @@ fn run(cli: Cli) -> Result<u8> {
             let now = chrono::Utc::now();
             let (mut added, mut present, mut refused) = (0, 0, 0);
             for address in &addresses {
-                if let Err(e) = newsdedup_fetcher::Source::parse(address) {
+                if let Err(e) = politeness::check_imported(address, &config.fetch) {
                     eprintln!("newsdedup: skipped {address}: {e}");
                     refused += 1;
                     continue;

@@ -1,4 +1,4 @@
-//! Politeness settings from the config, and the feeds that share a host's pause.
+//! Politeness and caution settings from the config, and the feeds that share a host's pause.
 
 use crate::config::FetchConfig;
 use anyhow::Result;
@@ -45,4 +45,28 @@ pub fn feeds_on_host(store: &Store, host: &str, except: FeedId) -> Result<Vec<Fe
         })
         .map(|f| f.id)
         .collect())
+}
+
+/// Checks an address from an imported feed list. With `refuse_private_addresses` on, the
+/// list is taken as untrusted: local paths are refused (an imported "feed" must not read the
+/// machine's files into the database), and so are hosts that are private address literals
+/// (names are checked again after DNS resolution at every fetch).
+pub fn check_imported(address: &str, fetch: &FetchConfig) -> Result<()> {
+    let source = newsdedup_fetcher::Source::parse(address)?;
+    if !fetch.refuse_private_addresses {
+        return Ok(());
+    }
+    match source {
+        newsdedup_fetcher::Source::File(_) => {
+            anyhow::bail!("local paths are not imported while fetch.refuse_private_addresses is on")
+        }
+        newsdedup_fetcher::Source::Http(url) => {
+            let policy = newsdedup_fetcher::guard::AddressPolicy {
+                refuse_private: true,
+                allowed_hosts: private_hosts_allowed(fetch),
+            };
+            policy.check_url(&url)?;
+            Ok(())
+        }
+    }
 }
