@@ -122,6 +122,7 @@ def main():
     ap.add_argument("--duration", type=int, default=180)
     ap.add_argument("--rotate", type=int, default=60, help="seconds between new items in a feed")
     ap.add_argument("--sample", type=int, default=10)
+    ap.add_argument("--interval", default="30s", help="the feeds' schedule interval")
     args = ap.parse_args()
     binary = os.path.realpath(args.bin)
 
@@ -137,7 +138,7 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     config = os.path.join(work, "soak.toml")
     with open(config, "w") as f:
-        f.write('[schedule]\ninterval = "30s"\nretry_after = "30s"\n[daemon]\ntick = "5s"\n')
+        f.write(f'[schedule]\ninterval = "{args.interval}"\nretry_after = "30s"\n[daemon]\ntick = "5s"\n')
     log_path = os.path.join(work, "daemon.log")
     log = open(log_path, "w")
     daemon = subprocess.Popen([binary, "-q", "--db", db, "--config", config, "daemon", "--listen", "127.0.0.1:0"],
@@ -152,7 +153,7 @@ def main():
         daemon.kill()
         sys.exit("bench-soak: the daemon's status listener did not come up")
 
-    print(f"soak: {args.feeds} feeds over HTTP, schedule 30s, a new item per feed every {args.rotate}s, "
+    print(f"soak: {args.feeds} feeds over HTTP, schedule {args.interval}, a new item per feed every {args.rotate}s, "
           f"{args.duration}s")
     print(f"{'t (s)':>6} {'RSS MiB':>8} {'fetches':>8} {'items':>8} {'folded':>8} {'WAL MiB':>8} {'due':>5}")
     samples = []

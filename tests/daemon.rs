@@ -321,3 +321,32 @@ fn chrono_now() -> String {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     conn.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')", [], |r| r.get(0)).unwrap()
 }
+
+#[test]
+fn the_daemon_prunes_old_stories_when_told_to() {
+    let server = Server::start();
+    serve_example(&server);
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/publisher.xml")]);
+    env.ok(&["run", "--once"]);
+    let old = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-100 days')";
+    env.sql()
+        .execute_batch(&format!("UPDATE stories SET last_seen_at = {old}; UPDATE items SET fetched_at = {old};"))
+        .unwrap();
+    env.ok(&["feeds", "add", &server.url("/reupload.xml")]);
+    let cfg = env.write("prune.toml", "[daemon]\ntick = \"200ms\"\nprune_older_than = \"90d\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon"]);
+    let mut daemon = Running::start(cmd);
+    wait_until("the old story to be pruned", || (env.count("SELECT count(*) FROM tombstones") == 1).then_some(()))
+        .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+    // The reupload joined one of the two old stories, which is active again and stays (its
+    // old item without its raw content); the other old story is gone.
+    assert_eq!(env.count("SELECT count(*) FROM items WHERE guid = 'publisher-0002'"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM tombstones WHERE guid = 'publisher-0002'"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM items WHERE guid = 'publisher-0001' AND raw_pruned_at IS NOT NULL"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM items"), 3);
+    assert!(daemon.log().contains("pruned"), "{}", daemon.log());
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+}

@@ -94,6 +94,9 @@ pub struct DedupConfig {
 pub struct DaemonConfig {
     pub tick: HumanDuration,
     pub stop_timeout: HumanDuration,
+    /// When set, the daemon prunes stories older than this once a day (as `prune`).
+    #[serde(default)]
+    pub prune_older_than: Option<HumanDuration>,
 }
 
 impl Config {
@@ -165,6 +168,9 @@ impl Config {
         }
         if self.daemon.tick.0.is_zero() {
             bail!("daemon.tick must be longer than 0s");
+        }
+        if self.daemon.prune_older_than.is_some_and(|d| d.0 < Duration::from_secs(86400)) {
+            bail!("daemon.prune_older_than must be at least 1d");
         }
         Ok(())
     }
@@ -259,6 +265,10 @@ mod tests {
         assert!(Config::from_toml("[fetch.hosts.\"Bridge.Example\"]\nseparate_waits = true\n", None).is_err());
         assert!(Config::from_toml("[fetch.hosts.\"bridge.example\"]\nseperate_waits = true\n", None).is_err());
         assert!(Config::from_toml("not toml at all [", None).is_err());
+        assert!(Config::from_toml("[daemon]\nprune_older_than = \"1h\"\n", None).is_err());
+        let c = Config::from_toml("[daemon]\nprune_older_than = \"90d\"\n", None).unwrap();
+        assert_eq!(c.daemon.prune_older_than, Some(HumanDuration(Duration::from_secs(90 * 86400))));
+        assert_eq!(Config::defaults().daemon.prune_older_than, None);
     }
 
     #[test]

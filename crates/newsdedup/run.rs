@@ -109,6 +109,7 @@ pub async fn daemon(
     }
     let mut writer = Writer::open(store, config)?;
     writer.set_metrics(metrics.clone());
+    writer.enable_pruning();
     tracing::info!(feeds = writer.store().feeds()?.len(), "daemon started");
     let m = metrics.clone();
     let control = scheduler::Control {

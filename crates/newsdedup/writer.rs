@@ -40,6 +40,9 @@ pub struct Writer {
     observers: Vec<Observer>,
     clock: Clock,
     last_checkpoint: std::time::Instant,
+    /// When the daemon last pruned (None: not yet in this process).
+    last_prune: Option<std::time::Instant>,
+    pruning: bool,
 }
 
 /// Called after each feed is committed.
@@ -61,6 +64,8 @@ impl Writer {
             observers: Vec::new(),
             clock: Clock::Wall,
             last_checkpoint: std::time::Instant::now(),
+            last_prune: None,
+            pruning: false,
         };
         writer.upgrade_fingerprints()?;
         writer.reload_index()?;
@@ -130,13 +135,13 @@ impl Writer {
         while let Some(result) = rx.blocking_recv() {
             if !ordered {
                 handle(self, result, &mut summary)?;
-                self.maybe_checkpoint();
+                self.upkeep();
                 continue;
             }
             pending.insert(result.seq, result);
             while let Some(result) = pending.remove(&next) {
                 handle(self, result, &mut summary)?;
-                self.maybe_checkpoint();
+                self.upkeep();
                 next += 1;
             }
         }
@@ -366,10 +371,46 @@ impl Writer {
         }
     }
 
-    /// Runs a WAL checkpoint every [`CHECKPOINT_EVERY`], between two feeds' transactions.
-    fn maybe_checkpoint(&mut self) {
+    /// Between two feeds' transactions: a WAL checkpoint every [`CHECKPOINT_EVERY`], and in
+    /// the daemon with `[daemon] prune_older_than`, a prune every [`PRUNE_EVERY`].
+    fn upkeep(&mut self) {
+        if self.prune_due() {
+            self.prune();
+        }
         if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             self.checkpoint();
+        }
+    }
+
+    /// Makes this writer prune as `[daemon] prune_older_than` says (the daemon's writer only).
+    pub fn enable_pruning(&mut self) {
+        self.last_prune = None;
+        self.pruning = true;
+    }
+
+    fn prune_due(&self) -> bool {
+        self.pruning
+            && self.config.daemon.prune_older_than.is_some()
+            && self.last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
+    }
+
+    /// Prunes as `newsdedup prune` does, then rebuilds the index without the deleted items.
+    fn prune(&mut self) {
+        self.last_prune = Some(std::time::Instant::now());
+        let Some(age) = self.config.daemon.prune_older_than else { return };
+        let now = self.clock.now();
+        let cutoff = chrono::Duration::from_std(age.0).ok().and_then(|a| now.checked_sub_signed(a));
+        let cutoff = cutoff.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        match self.store.prune(cutoff, now, false) {
+            Ok(p) => {
+                tracing::info!(stories = p.stories, items = p.items, raw_cleared = p.raw_cleared, "pruned");
+                if p.items > 0 {
+                    if let Err(e) = self.reload_index() {
+                        tracing::error!(error = %format!("{e:#}"), "cannot reload the dedup index after pruning");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning failed; trying again tomorrow"),
         }
     }
 
@@ -399,6 +440,9 @@ impl Writer {
 /// (every ~4 MB) keep it from growing while no reader is in the way; this one also truncates
 /// the file, so the -wal beside a long-running daemon stays small.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often the daemon prunes, with `[daemon] prune_older_than`.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(86400);
 
 /// The deduplicator's settings from the configuration.
 fn dedup_config(config: &Config) -> DedupConfig {
