@@ -67,6 +67,9 @@ pub enum Command {
     Prune(PruneArgs),
     /// Give the space freed by `prune` back to the filesystem (rewrites the database file).
     Vacuum(VacuumArgs),
+    /// Clean stored items again from their raw content and re-decide their stories (after
+    /// rules or settings changed), in one transaction, without fetching.
+    Reprocess(ReprocessArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +154,17 @@ pub struct IngestArgs {
     /// Store the documents as snapshots of this feed (URL or path) instead of a feed per file.
     #[arg(long, value_name = "URL_OR_PATH")]
     pub feed: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReprocessArgs {
+    /// Only this feed's items (URL or path, as listed by `feeds list`).
+    #[arg(long, value_name = "URL_OR_PATH")]
+    pub feed: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
     #[command(flatten)]
     pub lock: LockArgs,
 }

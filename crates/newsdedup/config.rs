@@ -19,6 +19,13 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 pub const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("builtin:en", include_str!("../../config/boilerplate/en.toml")),
     ("builtin:ru", include_str!("../../config/boilerplate/ru.toml")),
+    ("builtin:uk", include_str!("../../config/boilerplate/uk.toml")),
+    ("builtin:de", include_str!("../../config/boilerplate/de.toml")),
+    ("builtin:fr", include_str!("../../config/boilerplate/fr.toml")),
+    ("builtin:es", include_str!("../../config/boilerplate/es.toml")),
+    ("builtin:pt", include_str!("../../config/boilerplate/pt.toml")),
+    ("builtin:it", include_str!("../../config/boilerplate/it.toml")),
+    ("builtin:tr", include_str!("../../config/boilerplate/tr.toml")),
     ("builtin:common", include_str!("../../config/boilerplate/common.toml")),
 ];
 
@@ -79,6 +86,36 @@ pub struct ScheduleConfig {
 pub struct NormaliseConfig {
     pub builtin_packs: bool,
     pub packs: Vec<PathBuf>,
+    /// Cut blocks of boilerplate-looking lines at the head and tail of items.
+    pub edges: bool,
+    /// Rules for single feeds.
+    #[serde(default)]
+    pub feed: Vec<FeedRulesConfig>,
+    pub learn: LearnConfig,
+}
+
+/// Rule packs and inline rules that apply to one feed only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedRulesConfig {
+    /// The feed's address, as given to `feeds add` (relative paths resolve against the config
+    /// file's folder).
+    pub url: String,
+    #[serde(default)]
+    pub packs: Vec<PathBuf>,
+    #[serde(default)]
+    pub rule: Vec<newsdedup_normaliser::rules::RuleSpec>,
+}
+
+/// Learned per-feed templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnConfig {
+    pub enabled: bool,
+    pub min_stories: u32,
+    pub min_share: f64,
+    pub window: u32,
+    pub keep_stories: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,11 +160,19 @@ impl Config {
         let mut config: Config =
             toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))?;
         if let Some(base) = base {
-            for p in &mut config.normalise.packs {
+            let feed_packs = config.normalise.feed.iter_mut().flat_map(|f| f.packs.iter_mut());
+            for p in config.normalise.packs.iter_mut().chain(feed_packs) {
                 if p.is_relative() {
                     *p = base.join(&*p);
                 }
             }
+        }
+        let base_dir = match base {
+            Some(b) => b.to_path_buf(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        for f in &mut config.normalise.feed {
+            f.url = crate::feedlist::normalise_address(&f.url, &base_dir);
         }
         config.validate()?;
         Ok(config)
@@ -172,6 +217,16 @@ impl Config {
         if self.daemon.prune_older_than.is_some_and(|d| d.0 < Duration::from_secs(86400)) {
             bail!("daemon.prune_older_than must be at least 1d");
         }
+        let learn = &self.normalise.learn;
+        if learn.min_stories < 2 {
+            bail!("normalise.learn.min_stories must be at least 2 (a line in one story is that story's own)");
+        }
+        if !(learn.min_share > 0.0 && learn.min_share <= 1.0) {
+            bail!("normalise.learn.min_share must be greater than 0 and at most 1");
+        }
+        if learn.keep_stories == 0 {
+            bail!("normalise.learn.keep_stories must be greater than 0");
+        }
         Ok(())
     }
 
@@ -187,6 +242,36 @@ impl Config {
             packs.push((path.display().to_string(), text));
         }
         Ok(packs)
+    }
+
+    /// The settings of learned templates, as the normaliser takes them.
+    pub fn learn_settings(&self) -> newsdedup_normaliser::LearnSettings {
+        let l = &self.normalise.learn;
+        newsdedup_normaliser::LearnSettings { min_stories: l.min_stories, min_share: l.min_share, window: l.window }
+    }
+
+    /// Builds the normaliser: global packs, per-feed rules and layers. Errors name the pack or
+    /// rule at fault.
+    pub fn normaliser(&self) -> Result<newsdedup_normaliser::Normaliser> {
+        use newsdedup_normaliser::{Layers, Normaliser, RuleSet};
+        let packs = self.rule_pack_texts()?;
+        let rules = RuleSet::from_packs(packs.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+        let mut normaliser = Normaliser::new(rules).with_layers(Layers { edges: self.normalise.edges });
+        for feed in &self.normalise.feed {
+            let mut texts = Vec::new();
+            for path in &feed.packs {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read rule pack {} of feed {}", path.display(), feed.url))?;
+                texts.push((path.display().to_string(), text));
+            }
+            let source = format!("feed {}", feed.url);
+            let rules = RuleSet::build(
+                texts.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+                feed.rule.iter().map(|r| (source.as_str(), r.clone())),
+            )?;
+            normaliser = normaliser.with_feed_rules(feed.url.clone(), rules);
+        }
+        Ok(normaliser)
     }
 }
 
@@ -284,6 +369,47 @@ mod tests {
         assert!(bridge.separate_waits && !bridge.allow_private_address);
         assert!(c.fetch.hosts["feeds.lan"].allow_private_address);
         assert_eq!(c.fetch.per_host_concurrency.get(), 2);
+    }
+
+    #[test]
+    fn per_feed_rules_and_learning_settings() {
+        let c = Config::from_toml(
+            "[normalise.learn]\nmin_stories = 4\n\n[[normalise.feed]]\nurl = \"https://example.org/feed.xml\"\n\
+             [[normalise.feed.rule]]\nid = \"example.footer\"\nwhere = \"tail\"\npattern = '^brought to you by example'\n\
+             comment = \"Example's own footer\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.learn_settings().min_stories, 4);
+        assert_eq!(c.normalise.feed[0].url, "https://example.org/feed.xml");
+        let n = c.normaliser().unwrap();
+        use newsdedup_normaliser::Normaliser;
+        let raw = newsdedup_model::RawItem {
+            guid: "g".into(),
+            key_source: newsdedup_model::KeySource::Guid,
+            link: None,
+            title: None,
+            published_at: None,
+            updated_at: None,
+            body: "The story.\nBrought to you by Example".into(),
+            body_kind: newsdedup_model::BodyKind::Text,
+            platform_id: None,
+        };
+        let for_feed = Normaliser::finish(&n.analyse(Some("https://example.org/feed.xml"), &raw), &Default::default());
+        assert_eq!(for_feed.clean_text, "The story.");
+        let elsewhere = Normaliser::finish(&n.analyse(Some("https://other.org/feed.xml"), &raw), &Default::default());
+        assert_eq!(elsewhere.clean_text, "The story.\nBrought to you by Example");
+        // A bad pattern in a feed rule is an error naming the feed.
+        let bad = Config::from_toml(
+            "[[normalise.feed]]\nurl = \"https://example.org/feed.xml\"\n[[normalise.feed.rule]]\nid = \"x\"\n\
+             where = \"any\"\npattern = '(unclosed'\ncomment = \"c\"\n",
+            None,
+        )
+        .unwrap();
+        let err = format!("{:#}", bad.normaliser().unwrap_err());
+        assert!(err.contains("feed https://example.org/feed.xml"), "{err}");
+        assert!(Config::from_toml("[normalise.learn]\nmin_stories = 1\n", None).is_err());
+        assert!(Config::from_toml("[normalise.learn]\nmin_share = 0.0\n", None).is_err());
     }
 
     #[test]

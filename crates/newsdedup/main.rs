@@ -16,11 +16,13 @@ mod output;
 mod pipeline;
 mod politeness;
 mod progress;
+mod reprocess;
 mod run;
 mod schedule;
 mod scheduler;
 mod server;
 mod status;
+mod templates;
 mod writer;
 
 use anyhow::{Context, Result};
@@ -317,6 +319,31 @@ fn run(cli: Cli) -> Result<u8> {
                 before.wal_bytes,
                 after.database_bytes
             );
+            Ok(exit::OK)
+        }
+        Command::Reprocess(args) => {
+            let _lock = lock_db(&cli, "reprocess", args.lock.wait)?;
+            let store = open_store(&cli)?;
+            let feed = match &args.feed {
+                Some(f) => {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    let address = feedlist::normalise_address(f, &cwd);
+                    let row = store.feed_by_url(&address)?;
+                    Some(
+                        row.with_context(|| format!("no feed {address} (see `newsdedup feeds list`)"))
+                            .context(UsageError)?,
+                    )
+                }
+                None => None,
+            };
+            let report = reprocess::run(store, &config, feed)?;
+            if args.json.json {
+                serde_json::to_writer(&mut stdout, &report)?;
+                use std::io::Write;
+                writeln!(stdout)?;
+            } else {
+                println!("{report}");
+            }
             Ok(exit::OK)
         }
         Command::Export(args) => {

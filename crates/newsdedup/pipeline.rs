@@ -26,7 +26,7 @@ use newsdedup_deduplicator::{fingerprint, words};
 use newsdedup_fetcher::hosts::{HostKey, HostPermit, HostWatch, Hosts, Next, Queue};
 use newsdedup_fetcher::{FetchError, Fetched, HttpClient, Source};
 use newsdedup_model::{CleanItem, FeedId, Fingerprint, RawItem, Validators};
-use newsdedup_normaliser::Normaliser;
+use newsdedup_normaliser::{Analysis, Normaliser, Template};
 use newsdedup_store::FeedRow;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
@@ -57,9 +57,12 @@ pub struct Job {
 #[derive(Debug)]
 pub struct ProcessedItem {
     pub raw: RawItem,
+    /// Cleaned with rules and edges; the writer applies the feed's learned template.
     pub clean: CleanItem,
     pub fingerprint: Fingerprint,
     pub word_count: u32,
+    /// What cleaning found out about each line, so the template can be applied cheaply.
+    pub analysis: Analysis,
 }
 
 /// What a job produced.
@@ -146,6 +149,8 @@ pub struct Summary {
     /// Boilerplate lines removed, by rule layer ([`crate::metrics::rule_layer`]).
     #[serde(skip)]
     pub removed_by_layer: std::collections::BTreeMap<String, usize>,
+    /// Earlier items cleaned again because their feed's learned template grew.
+    pub items_recleaned: usize,
 }
 
 impl Summary {
@@ -163,6 +168,7 @@ impl Summary {
         for (layer, n) in &other.removed_by_layer {
             *self.removed_by_layer.entry(layer.clone()).or_default() += n;
         }
+        self.items_recleaned += other.items_recleaned;
     }
 
     /// What was added to these totals since `before` (an earlier copy of them).
@@ -186,6 +192,7 @@ impl Summary {
             reposts_folded: self.reposts_folded - before.reposts_folded,
             lines_removed: self.lines_removed - before.lines_removed,
             removed_by_layer,
+            items_recleaned: self.items_recleaned - before.items_recleaned,
         }
     }
 }
@@ -207,7 +214,11 @@ impl std::fmt::Display for Summary {
             self.stories_new,
             self.reposts_folded,
             self.lines_removed
-        )
+        )?;
+        if self.items_recleaned > 0 {
+            write!(f, "; earlier items cleaned again: {}", self.items_recleaned)?;
+        }
+        Ok(())
     }
 }
 
@@ -560,7 +571,7 @@ async fn process_document(
     let base =
         response.info.final_url.as_ref().map(|u| u.to_string()).or_else(|| source.as_ref().and_then(Source::base_url));
     let status = response.status;
-    match digest(stages, response, base, body_hash).await {
+    match digest(stages, &job.feed.url, response, base, body_hash).await {
         Ok((processed, ttl)) => {
             facts.ttl = ttl;
             // Only a target that answers with a feed becomes the feed's address.
@@ -572,7 +583,7 @@ async fn process_document(
                 && source.as_ref().is_some_and(Source::is_http)
                 && !alternates.is_empty() =>
         {
-            discover(stages, &alternates[0], facts).await
+            discover(stages, &job.feed.url, &alternates[0], facts).await
         }
         Err(e) => Outcome::Failed { status: Some(status), error: e.to_string() },
     }
@@ -597,12 +608,14 @@ impl std::fmt::Display for Digest {
 /// per core at a time). Returns the items and the feed's own refresh hint.
 async fn digest(
     stages: &Stages,
+    feed_url: &str,
     response: newsdedup_fetcher::HttpResponse,
     base: Option<String>,
     body_hash: String,
 ) -> Result<(Processed, Option<Duration>), Digest> {
     let _cpu = stages.cpu.acquire().await.expect("semaphore is never closed");
     let normaliser = stages.normaliser.clone();
+    let feed_url = feed_url.to_string();
     let status = response.status;
     let validators = response.info.validators.clone();
     let work = tokio::task::spawn_blocking(move || {
@@ -613,7 +626,7 @@ async fn digest(
         };
         let parsed = newsdedup_fetcher::parse_document(&response.body, &options)?;
         let ttl = parsed.ttl_minutes.map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
-        let items = parsed.items.into_iter().map(|raw| process_item(&normaliser, raw)).collect();
+        let items = parsed.items.into_iter().map(|raw| process_item(&normaliser, &feed_url, raw)).collect();
         Ok::<_, newsdedup_fetcher::ParseError>((
             Processed { status, validators, title: parsed.title, body_hash, items },
             ttl,
@@ -630,7 +643,7 @@ async fn digest(
 /// and if it is one, it becomes the feed's address (as a permanent redirect would). Only for
 /// feeds never fetched successfully, so a site that later serves a page by mistake does not
 /// re-address a working feed.
-async fn discover(stages: &Stages, alternate: &str, facts: &mut FetchFacts) -> Outcome {
+async fn discover(stages: &Stages, feed_url: &str, alternate: &str, facts: &mut FetchFacts) -> Outcome {
     tracing::info!(alternate, "the address is a web page naming a feed: trying the feed");
     let failed = |e: &dyn std::fmt::Display| Outcome::Failed {
         status: None,
@@ -650,7 +663,7 @@ async fn discover(stages: &Stages, alternate: &str, facts: &mut FetchFacts) -> O
     let final_url = response.info.final_url.as_ref().map(|u| u.to_string()).unwrap_or_else(|| alternate.to_string());
     let freshness = response.info.freshness;
     let hash = body_hash(&response.body);
-    match digest(stages, response, Some(final_url.clone()), hash).await {
+    match digest(stages, feed_url, response, Some(final_url.clone()), hash).await {
         Ok((processed, ttl)) => {
             facts.ttl = ttl;
             facts.freshness = freshness;
@@ -684,12 +697,17 @@ fn pause_host(stages: &Stages, key: &HostKey, error: &FetchError, facts: &mut Fe
     }
 }
 
-/// The CPU work for one item: clean it and fingerprint it.
-pub fn process_item(normaliser: &Normaliser, raw: RawItem) -> ProcessedItem {
-    let clean = normaliser.normalise(&raw);
-    let fingerprint = fingerprint(&clean.folded_text);
-    let word_count = words(&clean.folded_text).count() as u32;
-    ProcessedItem { raw, clean, fingerprint, word_count }
+/// The CPU work for one item of the feed at `feed_url`: clean it and fingerprint it.
+pub fn process_item(normaliser: &Normaliser, feed_url: &str, raw: RawItem) -> ProcessedItem {
+    let analysis = normaliser.analyse(Some(feed_url), &raw);
+    let clean = Normaliser::finish(&analysis, &Template::default());
+    let (fingerprint, word_count) = fingerprint_clean(&clean);
+    ProcessedItem { raw, clean, fingerprint, word_count, analysis }
+}
+
+/// A clean item's fingerprint and word count.
+pub fn fingerprint_clean(clean: &CleanItem) -> (Fingerprint, u32) {
+    (fingerprint(&clean.folded_text), words(&clean.folded_text).count() as u32)
 }
 
 /// A hash of a document's bytes, to skip a body identical to the last one processed.

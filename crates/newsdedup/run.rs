@@ -12,7 +12,6 @@ use crate::writer::Writer;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use newsdedup_fetcher::{HttpClient, HttpConfig};
-use newsdedup_normaliser::{Normaliser, RuleSet};
 use newsdedup_store::{FeedRow, Store};
 use std::io::Read;
 use std::path::PathBuf;
@@ -21,8 +20,7 @@ use tokio::sync::{watch, Semaphore};
 
 /// Builds the stages (HTTP client, normaliser) from the configuration.
 pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
-    let packs = config.rule_pack_texts()?;
-    let rules = RuleSet::from_packs(packs.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+    let normaliser = Arc::new(config.normaliser()?);
     let fetch = &config.fetch;
     let http = HttpClient::new(HttpConfig {
         user_agent: if fetch.user_agent.trim().is_empty() {
@@ -42,7 +40,7 @@ pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     Ok(Stages {
         http,
-        normaliser: Arc::new(Normaliser::new(rules)),
+        normaliser,
         config: Arc::new(config.clone()),
         cpu: Arc::new(Semaphore::new(cores)),
         metrics,

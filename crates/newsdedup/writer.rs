@@ -11,10 +11,11 @@ use crate::metrics::{FeedReport, FetchOutcome, Metrics};
 use crate::pipeline::{FetchFacts, JobResult, OnWriteError, Outcome, ProcessedItem, Summary};
 use crate::schedule;
 use crate::scheduler::Clock;
+use crate::templates::Learner;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use newsdedup_deduplicator::{Candidate, DedupConfig, Deduplicator, IndexEntry, FINGERPRINT_VERSION};
-use newsdedup_model::{Decision, FeedId, Validators};
+use newsdedup_model::{Decision, FeedId, ItemId, StoryId, Validators};
 use newsdedup_store::inspect::IndexRow;
 use newsdedup_store::{FeedBatch, FeedOutcome, FeedRow, NewItem, Store};
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct Writer {
     /// When the daemon last pruned (None: not yet in this process).
     last_prune: Option<std::time::Instant>,
     pruning: bool,
+    /// Learned per-feed templates (see `templates.rs`).
+    learner: Learner,
 }
 
 /// Called after each feed is committed.
@@ -66,6 +69,7 @@ impl Writer {
             last_checkpoint: std::time::Instant::now(),
             last_prune: None,
             pruning: false,
+            learner: Learner::new(config),
         };
         writer.upgrade_fingerprints()?;
         writer.reload_index()?;
@@ -74,6 +78,11 @@ impl Writer {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, the dedup index and the learner, for commands that rework stored items.
+    pub(crate) fn parts(&mut self) -> (&mut Store, &mut Deduplicator, &Learner) {
+        (&mut self.store, &mut self.dedup, &self.learner)
     }
 
     /// Recomputes every stored fingerprint when the database's were made by another version
@@ -250,12 +259,14 @@ impl Writer {
                 tracing::info!(status, "unchanged since the last fetch");
                 self.record_success(feed, status, validators, facts, now)?;
             }
-            Outcome::Parsed(processed) => {
+            Outcome::Parsed(mut processed) => {
                 let before = summary.clone();
                 let mut batch = self.store.begin()?;
+                let learned = self.learner.learn_batch(&batch, feed, &mut processed.items, now)?;
                 for item in &processed.items {
                     store_item(&mut batch, &mut self.dedup, feed.id, item, now, summary)?;
                 }
+                self.learner.reclean_earlier(&batch, &mut self.dedup, feed, &learned, now, summary)?;
                 let next_fetch_at = schedule::after_success(now, schedule, &hints(facts), unit);
                 batch.record_outcome(
                     feed.id,
@@ -350,6 +361,7 @@ impl Writer {
             (self.config, self.dedup_config) = previous;
             return Err(e);
         }
+        self.learner = Learner::new(config);
         Ok(())
     }
 
@@ -507,6 +519,28 @@ fn store_item(
             batch.insert_item(&new, now)?
         }
     };
+    let (_, decision) = place_in_story(batch, dedup, feed, id, item, now)?;
+    match decision {
+        Decision::NewStory => summary.stories_new += 1,
+        Decision::Join { .. } => summary.reposts_folded += 1,
+    }
+    summary.lines_removed += item.clean.removed.len();
+    for removed in &item.clean.removed {
+        *summary.removed_by_layer.entry(crate::metrics::rule_layer(&removed.rule)).or_default() += 1;
+    }
+    Ok(())
+}
+
+/// Decides the story of stored item `id` (not in any story, not in the index) and records it:
+/// the one path by which every item gets its story, whether new, updated, or cleaned again.
+pub(crate) fn place_in_story(
+    batch: &FeedBatch<'_>,
+    dedup: &mut Deduplicator,
+    feed: FeedId,
+    id: ItemId,
+    item: &ProcessedItem,
+    now: DateTime<Utc>,
+) -> Result<(StoryId, Decision)> {
     let keys = identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref());
     let published = item.raw.published_at.unwrap_or(now).timestamp();
     let decision = dedup.decide(&Candidate {
@@ -517,14 +551,6 @@ fn store_item(
         published,
     });
     let story = batch.assign_story(id, &decision, now)?;
-    match decision {
-        Decision::NewStory => summary.stories_new += 1,
-        Decision::Join { .. } => summary.reposts_folded += 1,
-    }
-    summary.lines_removed += item.clean.removed.len();
-    for removed in &item.clean.removed {
-        *summary.removed_by_layer.entry(crate::metrics::rule_layer(&removed.rule)).or_default() += 1;
-    }
     dedup.insert(IndexEntry {
         item: id,
         story,
@@ -534,12 +560,12 @@ fn store_item(
         identity_keys: keys,
         published,
     });
-    Ok(())
+    Ok((story, decision))
 }
 
 /// Keys that identify an item across feeds: its canonical link (when it points at a document,
 /// not a site's front page) and its platform id.
-fn identity_keys(canonical_link: Option<&str>, platform_id: Option<&str>) -> Vec<String> {
+pub(crate) fn identity_keys(canonical_link: Option<&str>, platform_id: Option<&str>) -> Vec<String> {
     let mut keys = Vec::new();
     if let Some(link) = canonical_link.filter(|l| points_at_document(l)) {
         keys.push(format!("link:{link}"));

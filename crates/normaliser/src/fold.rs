@@ -1,16 +1,29 @@
-//! The folded form of text: what fingerprints, exact matching and rule patterns compare.
+//! The folded form of text: what fingerprints, exact matching, rule patterns and learned
+//! templates compare.
 //!
-//! Reposters change text in ways that do not change what it says: no-break and zero-width
-//! characters, typographic or straight quotes, en or em dashes, letters swapped for look-alikes
-//! from another script, case. Folding maps all of these to one form, so that two copies of an
-//! article fold to the same string. The folded form is never shown; `clean_text` keeps the text
-//! as the publisher wrote it.
+//! Reposters change text in ways that do not change what it says: no-break, thin and
+//! zero-width characters, typographic or straight quotes, en or em dashes, letters swapped for
+//! look-alikes from another script, case. Folding maps all of these to one form, so that two
+//! copies of an article fold to the same string. The folded form is never shown; `clean_text`
+//! keeps the text as the publisher wrote it.
 //!
-//! Steps: NFKC (compatibility forms, no-break and other odd spaces become plain spaces);
-//! format characters removed (zero-width, bidi controls, soft hyphen, word joiner, BOM);
-//! lowercase; quotes and dashes unified; look-alike letters inside words of another script
-//! folded to that script; whitespace collapsed.
+//! Steps: NFKC (compatibility forms; no-break, thin, ideographic and other odd spaces become
+//! plain spaces); format characters removed (zero-width, bidi controls, soft hyphen, word
+//! joiner, BOM, variation selectors); lowercase; quotes and dashes unified; look-alike letters
+//! inside a word that mixes Latin, Cyrillic and Greek folded to the word's own script;
+//! whitespace collapsed.
+//!
+//! Look-alikes come from Unicode TR39's confusables (the `unicode-security` crate's
+//! skeletons): a letter of the minority script is replaced by the letter of the word's script
+//! that has the same skeleton. Only words that mix scripts are touched, and the result stays
+//! in the word's script (a Latin word with a Cyrillic `е` becomes all Latin; a Russian word
+//! with a Latin `o` becomes all Cyrillic), so that rule patterns written in plain lowercase
+//! still match. TR39 treats a few pairs as distinct that are alike in lowercase in common fonts
+//! and are used the same way (Cyrillic к м н т в for k m h t b, Greek κ τ η χ ε β); those are
+//! added by hand and take precedence.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 
 /// Folds `text` as described in the module documentation. Line breaks are kept as `\n`.
@@ -34,27 +47,71 @@ pub fn fold_line(line: &str) -> String {
 
 fn fold_line_into(line: &str, out: &mut String) {
     let mut simple = String::with_capacity(line.len());
-    for c in line.nfkc() {
+    let mut letters = [0usize; 3];
+    let mut push = |c: char, simple: &mut String| {
         if is_format_char(c) {
-            continue;
+            return;
+        }
+        if c.is_ascii() {
+            let lower = c.to_ascii_lowercase();
+            if lower.is_ascii_alphabetic() {
+                letters[0] += 1;
+            }
+            simple.push(unify_punctuation(lower));
+            return;
         }
         for lower in c.to_lowercase() {
+            if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(lower)) {
+                letters[i] += 1;
+            }
             simple.push(unify_punctuation(lower));
         }
+    };
+    // Most text is already in NFKC; checking is much cheaper than normalising.
+    if unicode_normalization::is_nfkc_quick(line.chars()) == unicode_normalization::IsNormalized::Yes {
+        for c in line.chars() {
+            push(c, &mut simple);
+        }
+    } else {
+        for c in line.nfkc() {
+            push(c, &mut simple);
+        }
     }
-    let start = out.len();
+    let any_non_latin_letter = letters[1] + letters[2] > 0;
+    // The line's main script settles words that could be read either way.
+    let line_script = (0..3).max_by_key(|i| (letters[*i], usize::from(*i == 0))).unwrap_or(0);
     let mut first = true;
     for word in simple.split_whitespace() {
         if !first {
             out.push(' ');
         }
         first = false;
-        fold_word_into(word, out);
+        // Only a word that mixes scripts needs the per-letter work.
+        if any_non_latin_letter && mixes_scripts(word) {
+            fold_word_into(word, line_script, out);
+        } else {
+            out.push_str(word);
+        }
     }
-    debug_assert!(out.len() >= start);
 }
 
-/// Zero-width and other invisible format characters that carry no text.
+/// True when the word has letters of two of Latin, Cyrillic and Greek.
+fn mixes_scripts(word: &str) -> bool {
+    let mut seen = 0u8;
+    for c in word.chars() {
+        seen |= match script_of(c) {
+            Script::Latin => 1,
+            Script::Cyrillic => 2,
+            Script::Greek => 4,
+            Script::Other => 0,
+        };
+    }
+    seen.count_ones() >= 2
+}
+
+/// Zero-width and other invisible format characters that carry no text: soft hyphen,
+/// zero-width space and joiners, bidi marks and controls, word joiner and invisible operators,
+/// variation selectors, BOM, Hangul fillers, tags.
 pub fn is_format_char(c: char) -> bool {
     matches!(
         c,
@@ -65,7 +122,8 @@ pub fn is_format_char(c: char) -> bool {
     )
 }
 
-fn unify_punctuation(c: char) -> char {
+/// Typographic quotes become `"` or `'`, every dash and minus `-`.
+pub fn unify_punctuation(c: char) -> char {
     match c {
         '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}' | '\u{301D}' | '\u{301E}'
         | '\u{FF02}' | '\u{2033}' => '"',
@@ -74,12 +132,11 @@ fn unify_punctuation(c: char) -> char {
         }
         '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{2212}' | '\u{2043}'
         | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
-        '\u{2026}' => '…',
         c => c,
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Script {
     Latin,
     Cyrillic,
@@ -87,103 +144,148 @@ enum Script {
     Other,
 }
 
+const SCRIPTS: [Script; 3] = [Script::Latin, Script::Cyrillic, Script::Greek];
+
 fn script_of(c: char) -> Script {
     match c {
-        'a'..='z' | 'A'..='Z' | '\u{00C0}'..='\u{024F}' => Script::Latin,
-        '\u{0400}'..='\u{04FF}' | '\u{0500}'..='\u{052F}' => Script::Cyrillic,
-        '\u{0370}'..='\u{03FF}' => Script::Greek,
+        'a'..='z' | 'A'..='Z' => Script::Latin,
+        '\u{00C0}'..='\u{024F}' if c != '\u{00D7}' && c != '\u{00F7}' => Script::Latin,
+        '\u{1E00}'..='\u{1EFF}' => Script::Latin,
+        '\u{0400}'..='\u{052F}' => Script::Cyrillic,
+        '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Script::Greek,
         _ => Script::Other,
     }
 }
 
-/// Lowercase Cyrillic and Greek letters that look like a Latin letter, and that letter.
-const TO_LATIN: &[(char, char)] = &[
-    ('а', 'a'),
-    ('в', 'b'),
-    ('е', 'e'),
-    ('ё', 'e'),
+/// Look-alike pairs TR39 does not list (or lists with another prototype) that are alike in
+/// lowercase in common fonts: (letter, script it belongs to, look-alike in the other script).
+const EXTRA_LOOKALIKES: &[(char, char)] = &[
     ('к', 'k'),
     ('м', 'm'),
     ('н', 'h'),
-    ('о', 'o'),
-    ('р', 'p'),
-    ('с', 'c'),
     ('т', 't'),
-    ('у', 'y'),
-    ('х', 'x'),
-    ('і', 'i'),
-    ('ј', 'j'),
-    ('ѕ', 's'),
-    ('һ', 'h'),
-    ('ԁ', 'd'),
-    ('ԛ', 'q'),
-    ('ԝ', 'w'),
-    ('α', 'a'),
-    ('β', 'b'),
-    ('ε', 'e'),
-    ('ι', 'i'),
+    ('в', 'b'),
     ('κ', 'k'),
-    ('ν', 'v'),
-    ('ο', 'o'),
-    ('ρ', 'p'),
     ('τ', 't'),
-    ('υ', 'u'),
-    ('χ', 'x'),
-    ('γ', 'y'),
     ('η', 'n'),
-    ('μ', 'u'),
+    ('χ', 'x'),
+    ('ε', 'e'),
+    ('β', 'b'),
 ];
 
-/// Lowercase Latin letters that look like a Cyrillic letter, and that letter.
-const TO_CYRILLIC: &[(char, char)] = &[
-    ('a', 'а'),
-    ('b', 'в'),
-    ('c', 'с'),
-    ('e', 'е'),
-    ('h', 'н'),
-    ('k', 'к'),
-    ('m', 'м'),
-    ('o', 'о'),
-    ('p', 'р'),
-    ('t', 'т'),
-    ('x', 'х'),
-    ('y', 'у'),
-    ('i', 'і'),
-];
+/// For each script, a map from a letter of another script to its look-alike in this one.
+struct Lookalikes {
+    to: HashMap<(Script, char), char>,
+}
 
-/// Folds look-alike letters inside one word: when a word mixes Latin with Cyrillic or Greek,
-/// the letters of the minority script that have a look-alike in the majority script are
-/// replaced by it. A word in one script is left alone.
-fn fold_word_into(word: &str, out: &mut String) {
-    let (mut latin, mut cyrillic, mut greek) = (0usize, 0usize, 0usize);
-    for c in word.chars() {
-        match script_of(c) {
-            Script::Latin => latin += 1,
-            Script::Cyrillic => cyrillic += 1,
-            Script::Greek => greek += 1,
-            Script::Other => {}
+fn lookalikes() -> &'static Lookalikes {
+    static TABLE: OnceLock<Lookalikes> = OnceLock::new();
+    TABLE.get_or_init(build_lookalikes)
+}
+
+fn skeleton(c: char) -> String {
+    unicode_security::skeleton(c.encode_utf8(&mut [0; 4])).collect()
+}
+
+/// Lowercase letters of the three scripts that can stand for one another.
+fn candidate_letters(script: Script) -> Vec<char> {
+    let ranges: &[(u32, u32)] = match script {
+        Script::Latin => &[(0x61, 0x7A)],
+        Script::Cyrillic => &[(0x0430, 0x045F), (0x0461, 0x0481), (0x048B, 0x04FF), (0x0501, 0x052F)],
+        Script::Greek => &[(0x03B1, 0x03C9), (0x03F2, 0x03F3)],
+        Script::Other => &[],
+    };
+    ranges
+        .iter()
+        .flat_map(|&(a, b)| (a..=b).filter_map(char::from_u32))
+        .filter(|c| c.is_lowercase() && script_of(*c) == script)
+        .collect()
+}
+
+fn build_lookalikes() -> Lookalikes {
+    let mut to = HashMap::new();
+    // The hand-made pairs first, so they win over TR39's prototypes.
+    for &(other, latin) in EXTRA_LOOKALIKES {
+        to.insert((Script::Latin, other), latin);
+        if script_of(other) == Script::Cyrillic {
+            to.insert((Script::Cyrillic, latin), other);
         }
     }
-    let scripts = [latin, cyrillic, greek].iter().filter(|n| **n > 0).count();
-    if scripts < 2 {
-        out.push_str(word);
-        return;
+    let letters: Vec<(Script, char, String)> = SCRIPTS
+        .iter()
+        .flat_map(|&s| candidate_letters(s).into_iter().map(move |c| (s, c)))
+        .map(|(s, c)| (s, c, skeleton(c)))
+        .collect();
+    for &target in &SCRIPTS {
+        // The first (lowest) letter of the target script for each skeleton.
+        let mut by_skeleton: HashMap<&str, char> = HashMap::new();
+        for (s, c, sk) in &letters {
+            if *s == target {
+                by_skeleton.entry(sk.as_str()).or_insert(*c);
+            }
+        }
+        for (s, c, sk) in &letters {
+            if *s == target {
+                continue;
+            }
+            if let Some(&look) = by_skeleton.get(sk.as_str()) {
+                to.entry((target, *c)).or_insert(look);
+            }
+        }
     }
-    let target = if cyrillic > latin && cyrillic >= greek { Script::Cyrillic } else { Script::Latin };
-    for c in word.chars() {
-        let s = script_of(c);
-        let mapped = match (target, s) {
-            (Script::Latin, Script::Cyrillic | Script::Greek) => lookup(TO_LATIN, c),
-            (Script::Cyrillic, Script::Latin) => lookup(TO_CYRILLIC, c),
-            (Script::Cyrillic, Script::Greek) => lookup(TO_LATIN, c).and_then(|l| lookup(TO_CYRILLIC, l)),
-            _ => None,
-        };
-        out.push(mapped.unwrap_or(c));
+    Lookalikes { to }
+}
+
+/// Folds look-alike letters inside one word. Letters are judged per run (so "Москва-city"
+/// keeps both halves); a run that mixes scripts is folded to its own script: the script with
+/// more letters that have no look-alike in the others (those cannot be substitutes), then the
+/// line's main script, then the one with more letters, then Latin.
+fn fold_word_into(word: &str, line_script: usize, out: &mut String) {
+    let table = lookalikes();
+    let mut rest = word;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !c.is_alphabetic()).unwrap_or(rest.len());
+        let (run, after) = rest.split_at(end);
+        fold_run_into(run, line_script, table, out);
+        let sep_end = after.find(char::is_alphabetic).unwrap_or(after.len());
+        out.push_str(&after[..sep_end]);
+        rest = &after[sep_end..];
     }
 }
 
-fn lookup(table: &[(char, char)], c: char) -> Option<char> {
-    table.iter().find(|(from, _)| *from == c).map(|(_, to)| *to)
+fn fold_run_into(run: &str, line_script: usize, table: &Lookalikes, out: &mut String) {
+    let mut counts = [(0usize, 0usize); 3];
+    let mut present = [false; 3];
+    for c in run.chars() {
+        if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(c)) {
+            present[i] = true;
+        }
+    }
+    if present.iter().filter(|p| **p).count() < 2 {
+        out.push_str(run);
+        return;
+    }
+    for c in run.chars() {
+        let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(c)) else { continue };
+        counts[i].1 += 1;
+        let substitutable =
+            SCRIPTS.iter().enumerate().any(|(j, t)| j != i && present[j] && table.to.contains_key(&(*t, c)));
+        if !substitutable {
+            counts[i].0 += 1;
+        }
+    }
+    let target = (0..3)
+        .filter(|i| present[*i])
+        .max_by_key(|i| (counts[*i].0, usize::from(*i == line_script), counts[*i].1, usize::from(*i == 0)));
+    let target = SCRIPTS[target.unwrap_or(0)];
+    for c in run.chars() {
+        let s = script_of(c);
+        if s != target && s != Script::Other {
+            out.push(table.to.get(&(target, c)).copied().unwrap_or(c));
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +296,8 @@ mod tests {
     fn invisible_and_odd_space_characters_fold_away() {
         assert_eq!(fold_line("Hello\u{00A0}\u{00A0}wor\u{200B}ld\u{00AD}s\u{2009}now"), "hello worlds now");
         assert_eq!(fold_line("  spaced   out\t"), "spaced out");
+        // Ideographic space, narrow no-break space, word joiner, figure space.
+        assert_eq!(fold_line("a\u{3000}b\u{202F}c\u{2060}d\u{2007}e"), "a b cd e");
     }
 
     #[test]
@@ -206,13 +310,28 @@ mod tests {
 
     #[test]
     fn lookalikes_fold_to_the_word_s_script() {
-        // "Prime" with Cyrillic е and р inside.
+        // "Prime Minister" with Cyrillic м, р, ѕ inside.
         assert_eq!(fold_line("Priмe Miniѕter"), "prime minister");
         assert_eq!(fold_line("Рrimе"), "prime");
         // A Russian word with Latin o and a inside.
         assert_eq!(fold_line("прoдажa"), "продажа");
-        // Whole words in one script are untouched.
-        assert_eq!(fold_line("Москва London"), "москва london");
+        // Latin h, k, t standing for Cyrillic н, к, т.
+        assert_eq!(fold_line("hовости Mосквы"), "новости москвы");
+        // Greek omicron and alpha inside an English word.
+        assert_eq!(fold_line("grοwth mαrket"), "growth market");
+        // Whole words in one script are untouched, and so are runs joined by a hyphen.
+        assert_eq!(fold_line("Москва London Москва-city"), "москва london москва-city");
+    }
+
+    #[test]
+    fn a_doctored_copy_folds_like_the_original() {
+        for (doctored, original) in [
+            ("ехсеllеnt rеsults", "excellent results"),
+            ("рaбота и прoдажи", "работа и продажи"),
+            ("Сompаny ѕhаrеѕ", "Company shares"),
+        ] {
+            assert_eq!(fold_line(doctored), fold_line(original), "{doctored}");
+        }
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   a line; inline elements (`a`, `b`, `span`, …) do not, so link text stays in its sentence.
 //! - The contents of `script`, `style`, `iframe`, `noscript`, `template`, forms and embedded
 //!   objects are dropped.
+//! - For each line we also note how much of its text was link text (a line that is all link
+//!   text is a navigation or related-posts entry, not prose) and whether it ends with a link
+//!   that follows other text (the "… Read more" an aggregator appends to a cut paragraph), so
+//!   the boilerplate layers can judge that link on its own and keep the paragraph.
 //! - Character references that survive one decoding (`&amp;#39;` is `&#39;` after the first)
 //!   are decoded once more, strictly: only complete references ending in `;` are touched, so
 //!   "AT&T" or "&notice" in prose stay as written.
@@ -18,8 +22,40 @@ use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use std::cell::RefCell;
 
+/// One line of a body, with what the boilerplate layers need to know about its markup.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Line {
+    /// The text, entities decoded and whitespace tidied; never empty.
+    pub text: String,
+    /// How many of the text's non-space characters were inside links.
+    pub link_chars: usize,
+    /// How many non-space characters the text has.
+    pub chars: usize,
+    /// When the line ends with a link (nothing but spaces after it) that follows other text:
+    /// the byte offset in `text` where that link's text begins.
+    pub trailing_link: Option<usize>,
+}
+
+impl Line {
+    /// A line of plain text (no markup).
+    pub fn plain(text: String) -> Line {
+        let chars = text.chars().filter(|c| !c.is_whitespace()).count();
+        Line { text, link_chars: 0, chars, trailing_link: None }
+    }
+
+    /// True when every visible character of the line is link text.
+    pub fn is_all_link(&self) -> bool {
+        self.chars > 0 && self.link_chars >= self.chars
+    }
+}
+
 /// Converts an HTML fragment to its lines of text. Lines are whitespace-tidied and never empty.
 pub fn html_to_lines(html: &str) -> Vec<String> {
+    html_to_structured_lines(html).into_iter().map(|l| l.text).collect()
+}
+
+/// Converts an HTML fragment to its lines, with link information (see [`Line`]).
+pub fn html_to_structured_lines(html: &str) -> Vec<Line> {
     let sink = LineSink { state: RefCell::new(SinkState::default()) };
     let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
     let input = BufferQueue::default();
@@ -28,19 +64,18 @@ pub fn html_to_lines(html: &str) -> Vec<String> {
     tokenizer.end();
     let mut state = tokenizer.sink.state.into_inner();
     state.break_line();
-    state
-        .lines
-        .into_iter()
-        .map(|l| decode_entities(&l))
-        .map(|l| tidy_whitespace(&l))
-        .filter(|l| !l.is_empty())
-        .collect()
+    state.lines
 }
 
 /// Converts a plain-text body to its lines: literal character references (common in YouTube
 /// descriptions, sometimes encoded twice) are decoded, whitespace tidied, empty lines dropped.
 pub fn text_to_lines(text: &str) -> Vec<String> {
     text.lines().map(|l| tidy_whitespace(&decode_entities(&decode_entities(l)))).filter(|l| !l.is_empty()).collect()
+}
+
+/// [`text_to_lines`] as [`Line`]s.
+pub fn text_to_structured_lines(text: &str) -> Vec<Line> {
+    text_to_lines(text).into_iter().map(Line::plain).collect()
 }
 
 /// Elements whose start or end begins a new line.
@@ -130,20 +165,29 @@ fn raw_kind(name: &str) -> Option<RawKind> {
     }
 }
 
+/// A run of text of the current line, inside one link or outside any.
+struct Segment {
+    text: String,
+    /// The link it belongs to (links are numbered per line), if any.
+    link: Option<u32>,
+}
+
 #[derive(Default)]
 struct SinkState {
-    lines: Vec<String>,
-    current: String,
+    lines: Vec<Line>,
+    segments: Vec<Segment>,
     /// Names of skipped elements we are inside, innermost last.
     skipping: Vec<String>,
+    /// The number of the open `<a>` element, if we are inside one.
+    link: Option<u32>,
+    links_seen: u32,
 }
 
 impl SinkState {
     fn break_line(&mut self) {
-        if !self.current.trim().is_empty() {
-            self.lines.push(std::mem::take(&mut self.current));
-        } else {
-            self.current.clear();
+        let segments = std::mem::take(&mut self.segments);
+        if let Some(line) = assemble(segments) {
+            self.lines.push(line);
         }
     }
 
@@ -161,6 +205,15 @@ impl SinkState {
             }
             return TokenSinkResult::Continue;
         }
+        if name == "a" {
+            if start && !tag.self_closing {
+                self.links_seen += 1;
+                self.link = Some(self.links_seen);
+            } else if !start {
+                self.link = None;
+            }
+            return TokenSinkResult::Continue;
+        }
         // Block boundaries and <br> end a line; inline elements (and images, whose alt text
         // is rarely prose) do not.
         if name == "br" || is_block(name) {
@@ -170,10 +223,67 @@ impl SinkState {
     }
 
     fn text(&mut self, text: &str) {
-        if self.skipping.is_empty() {
-            self.current.push_str(text);
+        if !self.skipping.is_empty() {
+            return;
+        }
+        match self.segments.last_mut() {
+            Some(last) if last.link == self.link => last.text.push_str(text),
+            _ => self.segments.push(Segment { text: text.to_string(), link: self.link }),
         }
     }
+}
+
+/// Joins a line's segments: decodes entities left over from a double encoding (per segment: a
+/// reference never spans a link boundary), tidies whitespace across them, and measures link
+/// text. Returns `None` for a line with no visible text.
+fn assemble(segments: Vec<Segment>) -> Option<Line> {
+    let mut text = String::new();
+    let (mut chars, mut link_chars) = (0, 0);
+    let mut pending_space = false;
+    // Where the trailing run of link segments starts, and whether plain text precedes it.
+    let mut trailing: Option<usize> = None;
+    let mut plain_before = false;
+    for segment in segments {
+        let decoded = decode_entities(&segment.text);
+        let mut first_visible = true;
+        for c in decoded.chars() {
+            if c.is_whitespace() {
+                pending_space = true;
+                continue;
+            }
+            if pending_space && !text.is_empty() {
+                text.push(' ');
+            }
+            pending_space = false;
+            if first_visible {
+                first_visible = false;
+                match segment.link {
+                    Some(_) => {
+                        if trailing.is_none() {
+                            trailing = Some(text.len());
+                        }
+                    }
+                    None => {
+                        if trailing.is_some() {
+                            trailing = None;
+                        }
+                    }
+                }
+            }
+            if segment.link.is_some() {
+                link_chars += 1;
+            } else if trailing.is_none() {
+                plain_before = true;
+            }
+            chars += 1;
+            text.push(c);
+        }
+    }
+    if text.is_empty() {
+        return None;
+    }
+    let trailing_link = trailing.filter(|at| plain_before && *at > 0);
+    Some(Line { text, link_chars, chars, trailing_link })
 }
 
 struct LineSink {
@@ -306,6 +416,24 @@ mod tests {
     fn link_text_stays_in_its_sentence() {
         let html = "<p>Read the <a href=\"https://example.org\">full report</a> here.</p>";
         assert_eq!(html_to_lines(html), ["Read the full report here."]);
+    }
+
+    #[test]
+    fn link_text_and_trailing_links_are_measured() {
+        let html = "<p>The report also showed the public is having&hellip; <a href=\"/x\">Read more</a> </p>\
+                    <ul><li><a href=\"/a\">Amex shares up on spin-off news</a></li></ul>\
+                    <p>So said the <a href=\"/pm\">Prime Minister</a>.</p><p><a href=\"/b\">Only a link</a></p>";
+        let lines = html_to_structured_lines(html);
+        assert_eq!(lines.len(), 4);
+        let first = &lines[0];
+        assert_eq!(first.text, "The report also showed the public is having… Read more");
+        let at = first.trailing_link.expect("a trailing link");
+        assert_eq!(&first.text[at..], "Read more");
+        assert!(!first.is_all_link());
+        assert!(lines[1].is_all_link());
+        assert_eq!(lines[1].trailing_link, None, "a line that is only a link has nothing to keep");
+        assert_eq!(lines[2].trailing_link, None, "punctuation after the link: it is part of the sentence");
+        assert!(lines[3].is_all_link());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Titles without the decoration reposters add.
 //!
 //! Removed: emoji and pictographs at either end ("🔴", "⚡️"), a leading all-caps flag ended by
-//! `:` or `!` ("BREAKING:", "СРОЧНО!", "JUST IN:"), trailing hashtags, a trailing
-//! " - YouTube", and a trailing "| Channel name" when it is shorter than what precedes it.
-//! The words of the title are otherwise kept as written.
+//! `:` or `!` ("BREAKING:", "СРОЧНО!", "JUST IN:"; not an acronym such as "NASA:" or "МИД:",
+//! which is part of the headline, and not in a title that is all capitals anyway), trailing
+//! hashtags, a trailing " - YouTube", a trailing "| Channel name" when it is shorter than what
+//! precedes it, and a trailing source in parentheses ("(BBC News)", "(Reuters)"). The words of
+//! the title are otherwise kept as written.
 
 use crate::html::{decode_entities, tidy_whitespace};
 
@@ -17,6 +19,7 @@ pub fn clean_title(raw: &str) -> String {
         t = strip_leading_flag(&t);
         t = strip_trailing_hashtags(&t);
         t = strip_trailing_site(&t);
+        t = strip_trailing_source(&t);
         if t == before {
             break;
         }
@@ -50,16 +53,18 @@ fn strip_leading_flag(t: &str) -> String {
     let Some(end) = t.find([':', '!', '|']).or_else(|| t.find(" - ")) else { return t.to_string() };
     let flag = t[..end].trim();
     let words: Vec<&str> = flag.split_whitespace().collect();
+    let letters = flag.chars().filter(|c| c.is_alphabetic()).count();
     let is_flag = !words.is_empty()
         && words.len() <= 3
-        && flag.chars().any(char::is_alphabetic)
         && flag.chars().filter(|c| c.is_alphabetic()).all(|c| c.is_uppercase())
-        && flag.chars().filter(|c| c.is_alphabetic()).count() >= 3;
+        // One short capitalised word is an acronym ("NASA:", "МИД:"), part of the headline.
+        && (letters >= 5 || (words.len() > 1 && letters >= 3));
     if !is_flag {
         return t.to_string();
     }
     let rest = t[end..].trim_start_matches([':', '!', '|', ' ', '-']).trim();
-    if rest.chars().filter(|c| c.is_alphabetic()).count() >= 3 {
+    let rest_all_caps = rest.chars().filter(|c| c.is_alphabetic()).all(|c| c.is_uppercase());
+    if rest.chars().filter(|c| c.is_alphabetic()).count() >= 3 && !rest_all_caps {
         rest.to_string()
     } else {
         t.to_string()
@@ -95,6 +100,24 @@ fn strip_trailing_site(t: &str) -> String {
     t.to_string()
 }
 
+/// "Storm hits coast (BBC News)": a trailing parenthesised name of one to three capitalised
+/// words is the source a reposter credits, not part of the headline.
+fn strip_trailing_source(t: &str) -> String {
+    let Some(inner) = t.strip_suffix(')') else { return t.to_string() };
+    let Some(open) = inner.rfind('(') else { return t.to_string() };
+    let (head, name) = (inner[..open].trim_end(), &inner[open + 1..]);
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let is_name = (1..=3).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(|c| c.is_uppercase()) && w.chars().all(char::is_alphabetic));
+    if is_name && head.chars().filter(|c| c.is_alphabetic()).count() >= 3 {
+        head.to_string()
+    } else {
+        t.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +130,8 @@ mod tests {
         assert_eq!(clean_title("СРОЧНО! ФАС возбудила дело"), "ФАС возбудила дело");
         assert_eq!(clean_title("Rates held steady #news #economy"), "Rates held steady");
         assert_eq!(clean_title("Storm hits coast - YouTube"), "Storm hits coast");
+        assert_eq!(clean_title("Lost Doors frontman movie found (BBC News)"), "Lost Doors frontman movie found");
+        assert_eq!(clean_title("JUST IN: Rates held"), "Rates held");
     }
 
     #[test]
@@ -116,6 +141,10 @@ mod tests {
             "US: the view from Washington",
             "UK, EU agree deal",
             "Row over 'police' power for CSOs",
+            "МИД: Россия обеспечит свои интересы",
+            "NASA: rover finds water",
+            "Election results (part 2)",
+            "ARTHUR HAILEY: KING OF THE BESTSELLERS",
         ] {
             assert_eq!(clean_title(t), t);
         }

@@ -45,6 +45,11 @@ impl<'a> FeedBatch<'a> {
         FeedBatch { tx }
     }
 
+    /// The transaction, for the other files of this crate that write through the batch.
+    pub(crate) fn tx(&self) -> &Transaction<'a> {
+        &self.tx
+    }
+
     pub fn commit(self) -> Result<()> {
         self.tx.commit()?;
         Ok(())
@@ -142,7 +147,7 @@ impl<'a> FeedBatch<'a> {
         Ok(())
     }
 
-    fn replace_removed_lines(&self, id: ItemId, removed: &[RemovedLine]) -> Result<()> {
+    pub(crate) fn replace_removed_lines(&self, id: ItemId, removed: &[RemovedLine]) -> Result<()> {
         self.tx.prepare_cached("DELETE FROM removed_lines WHERE item_id = ?1")?.execute([id.0])?;
         let mut stmt = self
             .tx

@@ -4,9 +4,10 @@
 //! the feeds table and its schedule ([`feeds`]), the per-feed write transaction that stores
 //! items, their stories and the feed's validators together ([`batch`]), the read queries
 //! behind `stories`, `show`, `stats`, `export` and the served pages ([`inspect`]), full-text
-//! search ([`search`]), and upkeep: health figures and WAL checkpoints ([`maintenance`]). It
-//! knows nothing of HTTP, cleaning or fingerprint algorithms: callers pass in what those
-//! produced.
+//! search ([`search`]), upkeep: health figures and WAL checkpoints ([`maintenance`]), the
+//! statistics of learned per-feed templates ([`templates`]) and the reading back of stored
+//! items to clean them again ([`reclean`]). It knows nothing of HTTP, cleaning or fingerprint
+//! algorithms: callers pass in what those produced.
 //!
 //! Opening a database creates its folder, turns on foreign keys and WAL (so people can read
 //! the file while a daemon writes), sets `synchronous=NORMAL` (durable at each checkpoint,
@@ -17,8 +18,10 @@ pub mod batch;
 pub mod feeds;
 pub mod inspect;
 pub mod maintenance;
+pub mod reclean;
 pub mod schema;
 pub mod search;
+pub mod templates;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -29,7 +32,9 @@ pub use batch::{FeedBatch, NewItem, StoredItem};
 pub use feeds::{FeedOutcome, FeedRow};
 pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFilter, StorySummary};
 pub use maintenance::{Checkpoint, HealthFigures};
+pub use reclean::StoredRawItem;
 pub use search::SearchHit;
+pub use templates::{TemplateExample, TemplateFeedRow, TemplateLineRow};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -237,6 +237,43 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('database_id', lower(hex(randombl
 ALTER TABLE feeds ADD COLUMN gone_at TEXT;  -- RFC 3339 UTC of the 410 Gone; NULL: polled normally
 CREATE INDEX feeds_next_fetch ON feeds(next_fetch_at);
 "#,
+    // 5: learned per-feed templates. The normaliser counts, per feed, the lines that recur
+    // across its different stories; these tables keep the counts between runs so that cron
+    // runs go on learning, and so that people can see what was learned and why a line went.
+    r#"
+CREATE TABLE template_feeds (
+    -- Per feed: how many distinct stories the template statistics have counted.
+    feed_id       INTEGER PRIMARY KEY REFERENCES feeds(id) ON DELETE CASCADE,
+    stories       INTEGER NOT NULL DEFAULT 0,
+    shape_version INTEGER NOT NULL          -- version of the line-shape algorithm of the keys below
+);
+
+CREATE TABLE template_lines (
+    -- Per feed and line shape: how many items and distinct stories hold the line. A line in
+    -- enough stories is the feed's template: removed_lines records it as learned.template.
+    feed_id       INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    shape         INTEGER NOT NULL,         -- 64-bit hash of the line's shape, bit-cast to signed
+    items         INTEGER NOT NULL,
+    stories       INTEGER NOT NULL,
+    since         INTEGER NOT NULL,         -- the feed's story count when the line first appeared
+    words         INTEGER NOT NULL,         -- words in the line's shape (long lines need more)
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    example       TEXT,                     -- the line as written, once it is part of the template
+    PRIMARY KEY (feed_id, shape)
+) WITHOUT ROWID;
+CREATE INDEX template_lines_since ON template_lines(feed_id, since);
+CREATE INDEX template_lines_learned ON template_lines(shape) WHERE example IS NOT NULL;
+
+CREATE TABLE template_anchors (
+    -- Per feed: the rarest lines of each story counted, so that a repost of it is not counted again.
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    shape   INTEGER NOT NULL,
+    since   INTEGER NOT NULL,               -- the feed's story count when it was recorded
+    PRIMARY KEY (feed_id, shape)
+) WITHOUT ROWID;
+CREATE INDEX template_anchors_since ON template_anchors(feed_id, since);
+"#,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,282 @@
+//! Learned per-feed templates, on the writer's side: counting each fetched batch as evidence,
+//! cleaning the batch with what the feed's template now is, and cleaning the feed's earlier
+//! items again when the template grows.
+//!
+//! The normaliser owns what counts as evidence and when a line is a template
+//! (`newsdedup_normaliser::learn`); the store keeps the counts (`newsdedup_store::templates`).
+//! This file moves data between the two inside the feed's write transaction, so the counts and
+//! the items cleaned with them are committed together: a crash leaves neither.
+//!
+//! Why here and not in the CPU stage: a template is a fact about the whole feed, so it can only
+//! be decided once the batch has been counted together with what earlier runs saw, and those
+//! counts live in the database, which only the writer touches.
+
+use crate::config::Config;
+use crate::pipeline::{fingerprint_clean, ProcessedItem, Summary};
+use crate::writer::place_in_story;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use newsdedup_deduplicator::Deduplicator;
+use newsdedup_model::FeedId;
+use newsdedup_normaliser::shape::SHAPE_VERSION;
+use newsdedup_normaliser::{Analysis, FeedStats, LearnSettings, LineStat, Normaliser, Template};
+use newsdedup_store::{FeedBatch, FeedRow, StoredRawItem, TemplateFeedRow, TemplateLineRow};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// The learning side of the writer.
+///
+/// It needs a normaliser only to clean stored items again (rare: when a template grows, and
+/// in `reprocess`); that normaliser is built from the configuration on first use, since
+/// compiling the rule packs costs a short cron run time for nothing otherwise.
+pub struct Learner {
+    config: Config,
+    normaliser: OnceLock<Arc<Normaliser>>,
+    settings: LearnSettings,
+    enabled: bool,
+    keep_stories: u32,
+}
+
+/// What a batch taught.
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// Shapes that became template lines with this batch: earlier items may hold them.
+    newly: Vec<u64>,
+}
+
+impl Learner {
+    pub fn new(config: &Config) -> Learner {
+        Learner {
+            config: config.clone(),
+            normaliser: OnceLock::new(),
+            settings: config.learn_settings(),
+            enabled: config.normalise.learn.enabled,
+            keep_stories: config.normalise.learn.keep_stories,
+        }
+    }
+
+    /// The normaliser for cleaning stored items again.
+    pub fn normaliser(&self) -> Result<&Normaliser> {
+        if let Some(n) = self.normaliser.get() {
+            return Ok(n);
+        }
+        let built = Arc::new(self.config.normaliser()?);
+        Ok(self.normaliser.get_or_init(|| built))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn settings(&self) -> &LearnSettings {
+        &self.settings
+    }
+
+    /// Counts a fetched batch of `feed` as evidence (items already stored unchanged are not
+    /// counted again), saves the counts, and cleans the batch's items with the feed's template.
+    pub fn learn_batch(
+        &self,
+        batch: &FeedBatch<'_>,
+        feed: &FeedRow,
+        items: &mut [ProcessedItem],
+        now: DateTime<Utc>,
+    ) -> Result<Learned> {
+        if !self.enabled || items.is_empty() {
+            return Ok(Learned::default());
+        }
+        let mut stats = self.load(batch, feed, items.iter().map(|i| &i.analysis), now)?;
+        let before = stats.template(&self.settings);
+        let mut fresh = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            if !already_counted(batch, feed.id, &item.raw)? {
+                fresh.push(&item.analysis);
+            }
+        }
+        stats.observe(fresh.iter().copied());
+        self.save(batch, feed.id, &stats, items.iter().map(|i| &i.analysis), now)?;
+        let template = stats.template(&self.settings).with_foreign(self.foreign(
+            batch,
+            feed.id,
+            items.iter().map(|i| &i.analysis),
+        )?);
+        for item in items.iter_mut() {
+            if item.analysis.touches(&template) {
+                item.clean = Normaliser::finish(&item.analysis, &template);
+                (item.fingerprint, item.word_count) = fingerprint_clean(&item.clean);
+            }
+        }
+        let pruned = batch.prune_template_stats(feed.id, self.keep_stories)?;
+        let newly: Vec<u64> = template.shapes().filter(|s| !before.contains(*s)).collect();
+        tracing::debug!(template_lines = template.len(), newly = newly.len(), pruned, "template statistics updated");
+        Ok(Learned { newly })
+    }
+
+    /// Cleans again the feed's earlier items that hold lines which just became template lines,
+    /// and re-decides the stories of those whose text changed.
+    pub fn reclean_earlier(
+        &self,
+        batch: &FeedBatch<'_>,
+        dedup: &mut Deduplicator,
+        feed: &FeedRow,
+        learned: &Learned,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        if learned.newly.is_empty() {
+            return Ok(());
+        }
+        let newly = Template::new(learned.newly.iter().copied());
+        let since = batch.template_first_seen(feed.id, &learned.newly)?;
+        let normaliser = self.normaliser()?;
+        let candidates: Vec<(StoredRawItem, Analysis)> = batch
+            .stored_raw_items(Some(feed.id), since)?
+            .into_iter()
+            .map(|s| {
+                let analysis = normaliser.analyse(Some(&feed.url), &s.raw);
+                (s, analysis)
+            })
+            .filter(|(_, a)| a.touches(&newly))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let stats = self.load(batch, feed, candidates.iter().map(|(_, a)| a), now)?;
+        let foreign = self.foreign(batch, feed.id, candidates.iter().map(|(_, a)| a))?;
+        let template = stats.template(&self.settings).with_foreign(foreign);
+        let mut changed = 0;
+        for (stored, analysis) in candidates {
+            let clean = Normaliser::finish(&analysis, &template);
+            if clean.clean_text == stored.clean_text && same_removals(&stored, &clean.removed) {
+                continue;
+            }
+            let (fingerprint, word_count) = fingerprint_clean(&clean);
+            batch.update_clean(stored.id, &clean, fingerprint, word_count)?;
+            let text_changed = clean.clean_text != stored.clean_text;
+            summary.lines_removed += clean.removed.len().saturating_sub(stored.removed.len());
+            if text_changed {
+                let item = ProcessedItem { raw: stored.raw, clean, fingerprint, word_count, analysis };
+                dedup.remove(stored.id);
+                batch.leave_story(stored.id)?;
+                place_in_story(batch, dedup, feed.id, stored.id, &item, stored.fetched_at)?;
+                changed += 1;
+            }
+        }
+        summary.items_recleaned += changed;
+        if changed > 0 {
+            tracing::info!(
+                items = changed,
+                template_lines = template.len(),
+                "earlier items cleaned with the learned template"
+            );
+        }
+        Ok(())
+    }
+
+    /// The feed's statistics for the shapes of `analyses`: loaded from the store, or rebuilt
+    /// from the feed's stored items when they were counted with another shape algorithm.
+    fn load<'a>(
+        &self,
+        batch: &FeedBatch<'_>,
+        feed: &FeedRow,
+        analyses: impl Iterator<Item = &'a Analysis>,
+        now: DateTime<Utc>,
+    ) -> Result<FeedStats> {
+        let feed_row = batch.template_feed(feed.id)?;
+        if feed_row.is_some_and(|r| r.shape_version != SHAPE_VERSION) {
+            tracing::info!(feed_id = feed.id.0, "line shapes changed: recounting the feed's template statistics");
+            return self.rebuild(batch, feed, now);
+        }
+        let mut shapes: Vec<u64> = analyses.flat_map(|a| a.shape_keys()).collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        let mut stats = FeedStats::default();
+        stats.stories = feed_row.map_or(0, |r| r.stories);
+        for row in batch.template_lines(feed.id, &shapes)? {
+            stats.lines.insert(
+                row.shape,
+                LineStat { items: row.items, stories: row.stories, since: row.since, words: row.words },
+            );
+        }
+        stats.anchors.extend(batch.template_anchors(feed.id, &shapes)?);
+        Ok(stats)
+    }
+
+    /// The shapes of `analyses` that other feeds have learned as template lines.
+    pub fn foreign<'a>(
+        &self,
+        batch: &FeedBatch<'_>,
+        feed: FeedId,
+        analyses: impl Iterator<Item = &'a Analysis>,
+    ) -> Result<Vec<u64>> {
+        let mut shapes: Vec<u64> = analyses.flat_map(|a| a.shape_keys()).collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        Ok(batch.template_lines_elsewhere(feed, &shapes)?)
+    }
+
+    /// Forgets a feed's statistics and counts its stored items again, as one batch.
+    pub fn rebuild(&self, batch: &FeedBatch<'_>, feed: &FeedRow, now: DateTime<Utc>) -> Result<FeedStats> {
+        batch.clear_template_stats(feed.id)?;
+        let normaliser = self.normaliser()?;
+        let analyses: Vec<Analysis> = batch
+            .stored_raw_items(Some(feed.id), None)?
+            .iter()
+            .map(|s| normaliser.analyse(Some(&feed.url), &s.raw))
+            .collect();
+        let mut stats = FeedStats::default();
+        stats.observe(analyses.iter());
+        self.save(batch, feed.id, &stats, analyses.iter(), now)?;
+        Ok(stats)
+    }
+
+    /// Saves what `observe` changed; lines that are template lines get an example text.
+    fn save<'a>(
+        &self,
+        batch: &FeedBatch<'_>,
+        feed: FeedId,
+        stats: &FeedStats,
+        analyses: impl Iterator<Item = &'a Analysis>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut examples: HashMap<u64, &str> = HashMap::new();
+        for a in analyses {
+            for line in &a.lines {
+                if stats.is_template(line.shape.key, &self.settings) {
+                    examples.entry(line.shape.key).or_insert(&line.text);
+                }
+                if let Some(tail) = &line.tail {
+                    if stats.is_template(tail.shape.key, &self.settings) {
+                        examples.entry(tail.shape.key).or_insert(&line.text[tail.at..]);
+                    }
+                }
+            }
+        }
+        let rows: Vec<(TemplateLineRow, Option<&str>)> = stats
+            .changed()
+            .map(|(shape, s)| {
+                let row = TemplateLineRow { shape, items: s.items, stories: s.stories, since: s.since, words: s.words };
+                (row, examples.get(&shape).copied())
+            })
+            .collect();
+        let feed_row = TemplateFeedRow { stories: stats.stories, shape_version: SHAPE_VERSION };
+        batch.save_template_stats(feed, feed_row, &rows, stats.new_anchors(), now)?;
+        Ok(())
+    }
+}
+
+/// True when the store already holds this item as it is now (its lines were counted when it
+/// was stored), or `prune` deleted it. The same test `store_item` makes before storing.
+fn already_counted(batch: &FeedBatch<'_>, feed: FeedId, raw: &newsdedup_model::RawItem) -> Result<bool> {
+    for key in newsdedup_fetcher::identity::lookup_keys(raw) {
+        if let Some(s) = batch.find_item(feed, &key)? {
+            return Ok((s.raw_pruned || s.raw_content == raw.body) && s.title == raw.title && s.link == raw.link);
+        }
+    }
+    Ok(batch.is_tombstoned(feed, &raw.guid)?)
+}
+
+/// True when the stored removals are the ones `removed` lists (same lines, same rules).
+fn same_removals(stored: &StoredRawItem, removed: &[newsdedup_model::RemovedLine]) -> bool {
+    stored.removed.len() == removed.len()
+        && stored.removed.iter().zip(removed).all(|((line, rule), r)| *line == r.line && *rule == r.rule)
+}

@@ -1,0 +1,198 @@
+//! Learned per-feed templates: the lines a feed repeats across its different stories.
+//!
+//! A reposter's footer (or header) is the same in every item it posts, whatever the story and
+//! whatever the language. So for each feed we count, per line [shape](crate::shape), in how
+//! many *distinct stories* of that feed it occurs; a line found in enough of them is the feed's
+//! template and is removed from its items (see [`Template`]).
+//!
+//! Safety comes from counting stories, not lines or items:
+//!
+//! - an item counts each of its shapes once, so an article repeating its own phrase is not
+//!   evidence;
+//! - two items that are the same story (a feed reposting it, or listing it again under a new
+//!   guid) count once: each item has *anchors*, its rarest lines in this feed (the lines with
+//!   the fewest items, the longest first); an item whose anchor was already seen adds no story;
+//! - a line must be in at least `min_stories` stories and in at least `min_share` of the
+//!   feed's stories since the line first appeared, taken over at least `window` stories (so a
+//!   line three early stories share is not yet a template);
+//! - a long line (more than [`LONG_LINE_WORDS`] words) must reach three times that share:
+//!   a paragraph of background that a publisher repeats in a run of articles about one event
+//!   is prose, while a long disclaimer is in nearly every item of its feed.
+//!
+//! The statistics are plain data ([`FeedStats`]) so that the binary can load the rows a batch
+//! needs from the database, let [`FeedStats::observe`] count a whole fetched batch at once,
+//! and save what changed. This module does no I/O.
+
+use crate::Analysis;
+
+/// Lines with more words than this are held to a higher share (see the module docs).
+pub const LONG_LINE_WORDS: u16 = 12;
+use std::collections::{HashMap, HashSet};
+
+/// When a line counts as a feed's template.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LearnSettings {
+    /// Distinct stories a line must occur in.
+    pub min_stories: u32,
+    /// Share of the feed's stories (since the line first appeared) it must occur in.
+    pub min_share: f64,
+    /// The share is taken over at least this many stories.
+    pub window: u32,
+}
+
+impl Default for LearnSettings {
+    fn default() -> Self {
+        LearnSettings { min_stories: 3, min_share: 0.1, window: 50 }
+    }
+}
+
+/// What is known of one line shape in one feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineStat {
+    /// Items of the feed that contain it.
+    pub items: u32,
+    /// Distinct stories of the feed that contain it.
+    pub stories: u32,
+    /// The feed's story count when the line first appeared.
+    pub since: u32,
+    /// Words in the line's shape.
+    pub words: u16,
+}
+
+/// The part of a feed's statistics a batch needs: the feed's story count, the stats of the
+/// shapes the batch contains, and which of those shapes are known anchors.
+#[derive(Debug, Clone, Default)]
+pub struct FeedStats {
+    /// Distinct stories counted for the feed.
+    pub stories: u32,
+    pub lines: HashMap<u64, LineStat>,
+    pub anchors: HashSet<u64>,
+    /// Shapes whose stats `observe` changed, and anchors it added: what must be saved.
+    changed: HashSet<u64>,
+    new_anchors: Vec<u64>,
+}
+
+/// Anchors per item: a few of its rarest lines, so a repost missing one paragraph still meets
+/// its original.
+const ANCHORS_PER_ITEM: usize = 3;
+
+impl FeedStats {
+    /// Counts a batch of items of the feed (items already counted must not be passed again).
+    pub fn observe<'a>(&mut self, items: impl IntoIterator<Item = &'a Analysis>) {
+        let items: Vec<Vec<(u64, usize)>> = items
+            .into_iter()
+            .map(|a| {
+                let shapes = a.learnable_shapes();
+                for (shape, _) in &shapes {
+                    let since = self.stories;
+                    self.lines.entry(shape.key).or_insert(LineStat { items: 0, stories: 0, since, words: shape.words });
+                }
+                shapes.into_iter().map(|(s, len)| (s.key, len)).collect()
+            })
+            .collect();
+        // The whole batch is evidence at once: item counts first, so that anchors are chosen
+        // with every copy of every line in view.
+        for shapes in &items {
+            for &(key, _) in shapes {
+                if let Some(stat) = self.lines.get_mut(&key) {
+                    stat.items += 1;
+                }
+                self.changed.insert(key);
+            }
+        }
+        for shapes in &items {
+            let Some(min_items) = shapes.iter().map(|(k, _)| self.lines[k].items).min() else { continue };
+            let mut rarest: Vec<(u64, usize)> =
+                shapes.iter().copied().filter(|(k, _)| self.lines[k].items == min_items).collect();
+            rarest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            rarest.truncate(ANCHORS_PER_ITEM);
+            let seen = rarest.iter().any(|(k, _)| self.anchors.contains(k));
+            for (k, _) in &rarest {
+                if self.anchors.insert(*k) {
+                    self.new_anchors.push(*k);
+                }
+            }
+            if seen {
+                continue;
+            }
+            self.stories += 1;
+            for (key, _) in shapes {
+                if let Some(stat) = self.lines.get_mut(key) {
+                    stat.stories += 1;
+                }
+            }
+        }
+    }
+
+    /// True when the shape is a template line of the feed.
+    pub fn is_template(&self, key: u64, settings: &LearnSettings) -> bool {
+        self.lines.get(&key).is_some_and(|stat| qualifies(stat, self.stories, settings))
+    }
+
+    /// The template: every known shape that qualifies.
+    pub fn template(&self, settings: &LearnSettings) -> Template {
+        Template::new(self.lines.iter().filter(|(_, s)| qualifies(s, self.stories, settings)).map(|(k, _)| *k))
+    }
+
+    /// The shapes `observe` changed, with their stats, to save.
+    pub fn changed(&self) -> impl Iterator<Item = (u64, &LineStat)> + '_ {
+        self.changed.iter().filter_map(|k| self.lines.get(k).map(|s| (*k, s)))
+    }
+
+    /// The anchors `observe` added, to save.
+    pub fn new_anchors(&self) -> &[u64] {
+        &self.new_anchors
+    }
+}
+
+fn qualifies(stat: &LineStat, feed_stories: u32, settings: &LearnSettings) -> bool {
+    let since_first = feed_stories.saturating_sub(stat.since);
+    let over = since_first.max(settings.window).max(1);
+    let share = if stat.words > LONG_LINE_WORDS { (settings.min_share * 3.0).min(1.0) } else { settings.min_share };
+    stat.stories >= settings.min_stories && f64::from(stat.stories) >= share * f64::from(over)
+}
+
+/// A feed's template: the shapes of the lines it repeats across stories, and the shapes other
+/// feeds repeat (a blog that copies a reupload channel's item copies that channel's footer
+/// too: such lines count as boilerplate at the edges of this feed's items).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Template {
+    shapes: HashSet<u64>,
+    foreign: HashSet<u64>,
+}
+
+impl Template {
+    pub fn new(shapes: impl IntoIterator<Item = u64>) -> Template {
+        Template { shapes: shapes.into_iter().collect(), foreign: HashSet::new() }
+    }
+
+    /// Adds shapes that are template lines of other feeds.
+    pub fn with_foreign(mut self, shapes: impl IntoIterator<Item = u64>) -> Template {
+        self.foreign.extend(shapes.into_iter().filter(|s| !self.shapes.contains(s)));
+        self
+    }
+
+    /// A template line of this feed.
+    pub fn contains(&self, key: u64) -> bool {
+        self.shapes.contains(&key)
+    }
+
+    /// A template line of another feed only.
+    pub fn is_foreign(&self, key: u64) -> bool {
+        self.foreign.contains(&key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shapes.is_empty() && self.foreign.is_empty()
+    }
+
+    /// The number of this feed's template shapes.
+    pub fn len(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// This feed's template shapes.
+    pub fn shapes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.shapes.iter().copied()
+    }
+}
