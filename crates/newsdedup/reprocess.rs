@@ -117,7 +117,7 @@ fn reprocess(writer: &mut Writer, feeds: &[FeedRow]) -> Result<Report> {
         let analyses: Vec<Analysis> = stored.iter().map(|s| normaliser.analyse(Some(&feed.url), &s.raw)).collect();
         let mut template = templates.remove(&feed.id.0).unwrap_or_default();
         if learner.enabled() {
-            template = template.with_foreign(learner.foreign(&batch, feed.id, analyses.iter())?);
+            template = learner.with_other_feeds(&batch, feed.id, analyses.iter(), template)?;
         }
         for (stored, analysis) in stored.into_iter().zip(analyses) {
             report.items += 1;

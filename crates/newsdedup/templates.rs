@@ -18,6 +18,8 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use newsdedup_deduplicator::Deduplicator;
 use newsdedup_model::FeedId;
+use newsdedup_normaliser::learn::{is_common, COMMON_LINE_WORDS};
+use newsdedup_normaliser::shape::Shape;
 use newsdedup_normaliser::shape::SHAPE_VERSION;
 use newsdedup_normaliser::{Analysis, FeedStats, LearnSettings, LineStat, Normaliser, Template};
 use newsdedup_store::{FeedBatch, FeedRow, StoredRawItem, TemplateFeedRow, TemplateLineRow};
@@ -94,11 +96,8 @@ impl Learner {
         }
         stats.observe(fresh.iter().copied());
         self.save(batch, feed.id, &stats, items.iter().map(|i| &i.analysis), now)?;
-        let template = stats.template(&self.settings).with_foreign(self.foreign(
-            batch,
-            feed.id,
-            items.iter().map(|i| &i.analysis),
-        )?);
+        let own = stats.template(&self.settings);
+        let template = self.with_other_feeds(batch, feed.id, items.iter().map(|i| &i.analysis), own.clone())?;
         for item in items.iter_mut() {
             if item.analysis.touches(&template) {
                 item.clean = Normaliser::finish(&item.analysis, &template);
@@ -106,7 +105,7 @@ impl Learner {
             }
         }
         let pruned = batch.prune_template_stats(feed.id, self.keep_stories)?;
-        let newly: Vec<u64> = template.shapes().filter(|s| !before.contains(*s)).collect();
+        let newly: Vec<u64> = own.shapes().filter(|s| !before.contains(*s)).collect();
         tracing::debug!(template_lines = template.len(), newly = newly.len(), pruned, "template statistics updated");
         Ok(Learned { newly })
     }
@@ -141,8 +140,8 @@ impl Learner {
             return Ok(());
         }
         let stats = self.load(batch, feed, candidates.iter().map(|(_, a)| a), now)?;
-        let foreign = self.foreign(batch, feed.id, candidates.iter().map(|(_, a)| a))?;
-        let template = stats.template(&self.settings).with_foreign(foreign);
+        let own = stats.template(&self.settings);
+        let template = self.with_other_feeds(batch, feed.id, candidates.iter().map(|(_, a)| a), own)?;
         let mut changed = 0;
         for (stored, analysis) in candidates {
             let clean = Normaliser::finish(&analysis, &template);
@@ -201,17 +200,27 @@ impl Learner {
         Ok(stats)
     }
 
-    /// The shapes of `analyses` that other feeds have learned as template lines.
-    pub fn foreign<'a>(
+    /// Adds to `template` what other feeds know of the lines of `analyses`: their template
+    /// lines, and short lines many feeds repeat.
+    pub fn with_other_feeds<'a>(
         &self,
         batch: &FeedBatch<'_>,
         feed: FeedId,
         analyses: impl Iterator<Item = &'a Analysis>,
-    ) -> Result<Vec<u64>> {
-        let mut shapes: Vec<u64> = analyses.flat_map(|a| a.shape_keys()).collect();
-        shapes.sort_unstable();
-        shapes.dedup();
-        Ok(batch.template_lines_elsewhere(feed, &shapes)?)
+        template: Template,
+    ) -> Result<Template> {
+        let mut shapes: Vec<Shape> = analyses.flat_map(|a| a.learnable_shapes().into_iter().map(|(s, _)| s)).collect();
+        shapes.sort_unstable_by_key(|s| s.key);
+        shapes.dedup_by_key(|s| s.key);
+        let keys: Vec<u64> = shapes.iter().map(|s| s.key).collect();
+        let short: Vec<u64> = shapes.iter().filter(|s| s.words <= COMMON_LINE_WORDS).map(|s| s.key).collect();
+        let foreign = batch.template_lines_elsewhere(feed, &keys)?;
+        let common = batch
+            .template_lines_everywhere(&short)?
+            .into_iter()
+            .filter(|(_, feeds, stories)| is_common(*feeds, *stories))
+            .map(|(shape, _, _)| shape);
+        Ok(template.with_foreign(foreign).with_common(common))
     }
 
     /// Forgets a feed's statistics and counts its stored items again, as one batch.

@@ -61,18 +61,24 @@ pub fn classify(line: &Line, folded: &str) -> EdgeKind {
     if line.is_all_link() && words <= 20 {
         return EdgeKind::Strong("edge.link-list");
     }
-    let contact_tokens = tokens.iter().filter(|t| is_contact_token(t)).count();
-    if contact_tokens > 0 {
+    let emoji = text.chars().any(is_pictograph);
+    if let Some(first) = tokens.iter().position(|t| is_contact_token(t)) {
         let plain_words: usize =
             tokens.iter().filter(|t| !is_contact_token(t) && !is_hashtag(t)).map(|t| word_count(t)).sum();
         if plain_words <= 12 {
-            return EdgeKind::Strong("edge.contact");
+            // "Telegram: t.me/x", "@handle", "📩 x@example.org" are contact lines; a sentence
+            // that ends with an address ("Details are at example.org/flu") may be the story's.
+            let labelled = tokens[..first].last().is_some_and(|t| t.ends_with(':') || t.ends_with('-'));
+            return if labelled || plain_words <= 3 || emoji {
+                EdgeKind::Strong("edge.contact")
+            } else {
+                EdgeKind::Weak("edge.contact")
+            };
         }
     }
     if words > MAX_WORDS {
         return EdgeKind::Content;
     }
-    let emoji = text.chars().any(is_pictograph);
     let label = words <= 6 && text.trim_end_matches(is_pictograph).trim_end().ends_with(':');
     let caps = is_all_caps(text) && words <= 6;
     let exclaims = text.trim_end_matches(|c: char| is_pictograph(c) || c.is_whitespace()).ends_with('!');
@@ -187,11 +193,13 @@ mod tests {
             "Twitter: https://twitter.com/example",
             "Предложить новость: @example_bot",
             "Folgen Sie uns auf Telegram: t.me/beispiel",
-            "Per richieste commerciali scrivete a redazione@esempio.it",
             "Abone olun: https://youtube.com/@ornek",
         ] {
             assert_eq!(kind(line), EdgeKind::Strong("edge.contact"), "{line}");
         }
+        // A sentence ending with an address goes only with other boilerplate.
+        assert_eq!(kind("More information is available at www.gov.uk/flu"), EdgeKind::Weak("edge.contact"));
+        assert_eq!(kind("Per richieste commerciali scrivete a redazione@esempio.it"), EdgeKind::Weak("edge.contact"));
         // A long sentence that happens to name a site stays prose.
         let prose = "The international exclusion zone around georgewbush.com was spotted by net monitoring firm \
                      Netcraft which keeps an eye on traffic patterns across many sites.";

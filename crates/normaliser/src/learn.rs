@@ -152,24 +152,53 @@ fn qualifies(stat: &LineStat, feed_stories: u32, settings: &LearnSettings) -> bo
     stat.stories >= settings.min_stories && f64::from(stat.stories) >= share * f64::from(over)
 }
 
-/// A feed's template: the shapes of the lines it repeats across stories, and the shapes other
+/// Lines of at most this many words may be learned across feeds (see [`Template::with_common`]).
+pub const COMMON_LINE_WORDS: u16 = 6;
+/// A line is common boilerplate when at least this many feeds hold it...
+pub const COMMON_MIN_FEEDS: u32 = 3;
+/// ...in at least this many of their stories together...
+pub const COMMON_MIN_STORIES: u32 = 20;
+/// ...and in this many stories per feed on average: a line of one story reposted by twenty
+/// feeds is in one story of each, an ad marker is in many stories of each.
+pub const COMMON_STORIES_PER_FEED: u32 = 3;
+
+/// True when a short line's counts across all feeds make it common boilerplate.
+pub fn is_common(feeds: u32, stories: u32) -> bool {
+    feeds >= COMMON_MIN_FEEDS && stories >= COMMON_MIN_STORIES && stories >= COMMON_STORIES_PER_FEED * feeds
+}
+
+/// A feed's template: the shapes of the lines it repeats across stories; the shapes other
 /// feeds repeat (a blog that copies a reupload channel's item copies that channel's footer
-/// too: such lines count as boilerplate at the edges of this feed's items).
+/// too: such lines count as boilerplate at the edges of this feed's items); and short lines
+/// that many feeds repeat in many of their stories, each below its own feed's threshold (an
+/// ad marker dropped between paragraphs now and then), which go wherever they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Template {
     shapes: HashSet<u64>,
     foreign: HashSet<u64>,
+    common: HashSet<u64>,
 }
 
 impl Template {
     pub fn new(shapes: impl IntoIterator<Item = u64>) -> Template {
-        Template { shapes: shapes.into_iter().collect(), foreign: HashSet::new() }
+        Template { shapes: shapes.into_iter().collect(), ..Template::default() }
     }
 
     /// Adds shapes that are template lines of other feeds.
     pub fn with_foreign(mut self, shapes: impl IntoIterator<Item = u64>) -> Template {
         self.foreign.extend(shapes.into_iter().filter(|s| !self.shapes.contains(s)));
         self
+    }
+
+    /// Adds short lines common to many feeds' stories (see [`is_common`]).
+    pub fn with_common(mut self, shapes: impl IntoIterator<Item = u64>) -> Template {
+        self.common.extend(shapes.into_iter().filter(|s| !self.shapes.contains(s)));
+        self
+    }
+
+    /// A short line many feeds repeat.
+    pub fn is_common(&self, key: u64) -> bool {
+        self.common.contains(&key)
     }
 
     /// A template line of this feed.
@@ -183,7 +212,7 @@ impl Template {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.shapes.is_empty() && self.foreign.is_empty()
+        self.shapes.is_empty() && self.foreign.is_empty() && self.common.is_empty()
     }
 
     /// The number of this feed's template shapes.

@@ -45,6 +45,8 @@ pub const TITLE_REPEAT_RULE: &str = "builtin.title-repeat";
 pub const TEMPLATE_RULE: &str = "learned.template";
 /// The rule id recorded when another feed's learned template removes a line at an edge.
 pub const FOREIGN_TEMPLATE_RULE: &str = "learned.other-feed";
+/// The rule id recorded when a short line many feeds repeat goes.
+pub const COMMON_RULE: &str = "learned.common";
 /// The rule id recorded when a short link ending a cut paragraph ("…  Read more") goes.
 pub const READ_MORE_RULE: &str = "edge.read-more";
 /// The rule id recorded for a weak-looking line cut along with an edge block.
@@ -139,7 +141,7 @@ impl Analysis {
     /// True when any line (or trailing phrase) of the item is in `template` (its own feed's
     /// or another's).
     pub fn touches(&self, template: &Template) -> bool {
-        let hit = |k: u64| template.contains(k) || template.is_foreign(k);
+        let hit = |k: u64| template.contains(k) || template.is_foreign(k) || template.is_common(k);
         !template.is_empty()
             && self.lines.iter().any(|l| hit(l.shape.key) || l.tail.as_ref().is_some_and(|t| hit(t.shape.key)))
     }
@@ -158,6 +160,8 @@ enum Mark {
     },
     /// Another feed's template line: boilerplate in an edge block only.
     Foreign,
+    /// A short line many feeds repeat: boilerplate anywhere.
+    Common,
     Edge(EdgeKind),
 }
 
@@ -254,6 +258,12 @@ impl Normaliser {
                 }
                 Some(RuleHit { place, .. }) => Mark::RuleAtEdge(*place),
                 None if l.shape.learnable
+                    && l.shape.words <= learn::COMMON_LINE_WORDS
+                    && template.is_common(l.shape.key) =>
+                {
+                    Mark::Common
+                }
+                None if l.shape.learnable
                     && l.shape.words <= MAX_TEMPLATE_WORDS_INSIDE
                     && template.is_foreign(l.shape.key) =>
                 {
@@ -263,7 +273,7 @@ impl Normaliser {
             })
             .collect();
         let in_block = |m: &Mark, end: Place| match m {
-            Mark::Rule | Mark::Template { .. } | Mark::Foreign => true,
+            Mark::Rule | Mark::Template { .. } | Mark::Foreign | Mark::Common => true,
             Mark::RuleAtEdge(p) => *p == end,
             Mark::Edge(k) => !k.is_content(),
         };
@@ -292,7 +302,7 @@ impl Normaliser {
         for (i, (line, mark)) in lines.iter().zip(&marks).enumerate() {
             let at_edge = i < head_len || i >= tail_start;
             let goes = match mark {
-                Mark::Rule | Mark::Template { short: true } => true,
+                Mark::Rule | Mark::Template { short: true } | Mark::Common => true,
                 _ => at_edge,
             };
             if !goes {
@@ -303,6 +313,7 @@ impl Normaliser {
                 Mark::Rule | Mark::RuleAtEdge(_) => line.rule.as_ref().map_or(EDGE_BLOCK_RULE, |r| r.id.as_str()),
                 Mark::Template { .. } => TEMPLATE_RULE,
                 Mark::Foreign => FOREIGN_TEMPLATE_RULE,
+                Mark::Common => COMMON_RULE,
                 Mark::Edge(EdgeKind::Strong(id)) => id,
                 Mark::Edge(_) => EDGE_BLOCK_RULE,
             };
@@ -535,6 +546,21 @@ comment = "read more"
             "Il governo ha approvato la riforma.\nQuesto video è solo informativo.\nIl voto è previsto a marzo."
         );
         assert_eq!(rules_of(&clean), [(3, FOREIGN_TEMPLATE_RULE), (4, "edge.hashtags")]);
+    }
+
+    #[test]
+    fn a_line_common_to_many_feeds_goes_anywhere() {
+        let n = normaliser();
+        let body = "Hükümet reformu onayladı.\nREKLAM ALANI\nOylama martta yapılacak.";
+        let analysis = n.analyse(None, &item(body, BodyKind::Text));
+        let template = Template::default().with_common([analysis.lines[1].shape.key]);
+        let clean = Normaliser::finish(&analysis, &template);
+        assert_eq!(clean.clean_text, "Hükümet reformu onayladı.\nOylama martta yapılacak.");
+        assert_eq!(rules_of(&clean), [(1, COMMON_RULE)]);
+        // The counts that make a line common: many stories in each of several feeds.
+        assert!(learn::is_common(3, 24));
+        assert!(!learn::is_common(20, 20), "a line of one story reposted by twenty feeds");
+        assert!(!learn::is_common(2, 40));
     }
 
     #[test]

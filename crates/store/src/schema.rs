@@ -274,6 +274,13 @@ CREATE TABLE template_anchors (
 ) WITHOUT ROWID;
 CREATE INDEX template_anchors_since ON template_anchors(feed_id, since);
 "#,
+    // 6: learned templates also look a line up across all feeds (short lines that many feeds
+    // repeat), not only among learned template lines: index every line by its shape. The
+    // partial index of migration 5 is covered by this one.
+    r#"
+DROP INDEX template_lines_learned;
+CREATE INDEX template_lines_shape ON template_lines(shape);
+"#,
 ];
 
 #[cfg(test)]

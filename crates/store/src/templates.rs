@@ -96,6 +96,22 @@ impl FeedBatch<'_> {
         Ok(out)
     }
 
+    /// For each of `shapes`: how many feeds hold the line, and in how many of their stories
+    /// together (`None` for a shape no feed holds).
+    pub fn template_lines_everywhere(&self, shapes: &[u64]) -> Result<Vec<(u64, u32, u32)>> {
+        let mut stmt = self
+            .tx()
+            .prepare_cached("SELECT count(*), COALESCE(sum(stories), 0) FROM template_lines WHERE shape = ?1")?;
+        let mut out = Vec::new();
+        for &shape in shapes {
+            let (feeds, stories): (u32, u32) = stmt.query_row([to_sql_u64(shape)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if feeds > 0 {
+                out.push((shape, feeds, stories));
+            }
+        }
+        Ok(out)
+    }
+
     /// Saves a batch's changes: the feed's story count, the changed line counts (with an
     /// example text for lines that are now template lines), and the new anchors.
     pub fn save_template_stats(
@@ -228,6 +244,7 @@ mod tests {
         batch.tx().execute("INSERT INTO feeds(id, url, added_at) VALUES (?1, 'g', 'now')", [other.0]).unwrap();
         assert_eq!(batch.template_lines_elsewhere(other, &[footer.shape, prose.shape]).unwrap(), [footer.shape]);
         assert!(batch.template_lines_elsewhere(feed, &[footer.shape]).unwrap().is_empty());
+        assert_eq!(batch.template_lines_everywhere(&[footer.shape, 12345]).unwrap(), [(footer.shape, 1, 40)]);
         // Nothing is older than the last 100 stories; the prose line is older than the last 10
         // (the anchors were recorded at story 40 and stay).
         assert_eq!(batch.prune_template_stats(feed, 100).unwrap(), 0);
