@@ -34,7 +34,7 @@ lint:
 
 # Includes benches/fetch.rs: 2,000 local feeds through the release binary, then all 304.
 bench: build
-	$(CARGO) bench --workspace --locked
+	NEWSDEDUP_CORPUS=$(abspath $(CORPUS)) $(CARGO) bench --workspace --locked
 	scripts/bench-ingest.sh $(CORPUS)
 	python3 scripts/bench-soak.py --bin $(BIN) --feeds $(SOAK_FEEDS) --duration $(SOAK_SECS)
 

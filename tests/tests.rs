@@ -13,6 +13,9 @@ mod pipeline;
 // Feed lists, local ingestion, and the read commands (stories, show, search, stats, export).
 mod commands;
 
+// Boilerplate removal end to end: templates learned across runs, reprocess, per-feed rules.
+mod normalise;
+
 // Running unattended: the daemon's schedule, signals, locking, the status endpoint.
 mod daemon;
 

@@ -47,6 +47,7 @@ fn is_tracking_param(name: &str) -> bool {
                 | "vero_id"
                 | "rb_clickid"
                 | "__twitter_impression"
+                | "xtor"
         )
 }
 
