@@ -142,7 +142,9 @@ fn is_hashtag(token: &str) -> bool {
 /// one-word label: search keywords and tags pasted under a video or a post. Lists of names are
 /// capitalised, and sentences have long segments, so neither qualifies.
 fn is_keyword_wall(text: &str) -> bool {
-    if text.matches(", ").count() + text.matches([';', '|', '،']).count() < 5 {
+    let separators = text.matches(", ").count() + text.matches([';', '|', '،']).count();
+    // Prose has commas too, but between long stretches: keywords are a few words each.
+    if separators < 5 || text.chars().count() > 40 * (separators + 1) {
         return false;
     }
     let body = match text.split_once(':') {

@@ -52,6 +52,8 @@ fn fold_line_into(line: &str, out: &mut String) {
         if is_format_char(c) {
             return;
         }
+        // The blank Braille pattern is used as an invisible space.
+        let c = if c == '\u{2800}' { ' ' } else { c };
         if c.is_ascii() {
             let lower = c.to_ascii_lowercase();
             if lower.is_ascii_alphabetic() {

@@ -70,7 +70,16 @@ pub fn html_to_structured_lines(html: &str) -> Vec<Line> {
 /// Converts a plain-text body to its lines: literal character references (common in YouTube
 /// descriptions, sometimes encoded twice) are decoded, whitespace tidied, empty lines dropped.
 pub fn text_to_lines(text: &str) -> Vec<String> {
-    text.lines().map(|l| tidy_whitespace(&decode_entities(&decode_entities(l)))).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(|l| tidy_whitespace(&decode_entities(&decode_entities(l))))
+        .filter(|l| has_visible_text(l))
+        .collect()
+}
+
+/// False for a line made only of invisible characters (zero-width spaces, joiners, the blank
+/// Braille pattern that posts use as an empty line): it is not a line of text.
+fn has_visible_text(line: &str) -> bool {
+    line.chars().any(|c| !c.is_whitespace() && !crate::fold::is_format_char(c) && c != '\u{2800}')
 }
 
 /// [`text_to_lines`] as [`Line`]s.
@@ -279,7 +288,7 @@ fn assemble(segments: Vec<Segment>) -> Option<Line> {
             text.push(c);
         }
     }
-    if text.is_empty() {
+    if !has_visible_text(&text) {
         return None;
     }
     let trailing_link = trailing.filter(|at| plain_before && *at > 0);
@@ -383,8 +392,9 @@ fn windows_1252_c1(byte: u8) -> Option<char> {
     char::from_u32(TABLE[(byte - 0x80) as usize])
 }
 
-/// Collapses runs of whitespace (including no-break, thin, ideographic spaces) to one space and
-/// trims the ends. Zero-width characters are left for the folding step to judge.
+/// Collapses runs of whitespace (including no-break, thin, ideographic spaces, and the line and
+/// paragraph separators) to one space and trims the ends. Zero-width characters are left for
+/// the folding step to judge.
 pub fn tidy_whitespace(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut pending_space = false;
@@ -459,6 +469,13 @@ mod tests {
     fn plain_text_keeps_lines_and_decodes_literal_entities() {
         let text = "Line one &amp;quot;q&amp;quot;\n\n  Line\u{00A0}\u{00A0}two  \nEnd";
         assert_eq!(text_to_lines(text), ["Line one \"q\"", "Line two", "End"]);
+    }
+
+    #[test]
+    fn lines_of_invisible_characters_are_not_lines() {
+        let text = "First\n\u{200B}\u{2060}\n\u{2800}\nSecond\u{2028}half";
+        assert_eq!(text_to_lines(text), ["First", "Second half"]);
+        assert_eq!(html_to_lines("<p>One</p><p>\u{200B}</p><p>&#8203;</p><p>Two</p>"), ["One", "Two"]);
     }
 
     #[test]

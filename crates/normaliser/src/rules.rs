@@ -193,7 +193,8 @@ impl RuleSet {
         &self.rules
     }
 
-    /// The first rule (in pack order) that matches the folded line. Lines longer than
+    /// The first rule (in pack order) that matches the line, which must be folded (see
+    /// [`crate::fold::fold_line`]): patterns rely on its lowercase. Lines longer than
     /// [`MAX_RULE_LINE_CHARS`] are prose, and no rule is tried on them.
     pub fn first_match(&self, folded_line: &str) -> Option<&Rule> {
         if folded_line.len() > MAX_RULE_LINE_CHARS && folded_line.chars().nth(MAX_RULE_LINE_CHARS).is_some() {
@@ -235,8 +236,33 @@ fn without_word_boundaries(pattern: &str) -> String {
     out
 }
 
+/// The pattern made case-insensitive. Lines are matched in their folded (lowercase) form, so
+/// a pattern with no capital letter outside its escapes (`\W`, `\S`, …) already matches them
+/// regardless of case; leaving out `(?i)` then keeps its automaton small and fast.
 fn case_insensitive(pattern: &str) -> String {
-    format!("(?i:{pattern})")
+    let mut chars = pattern.chars();
+    let mut capitals = false;
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            // An escape: `\W`, `\p{Lu}`, `\x{41}` name classes or code points, not letters.
+            if let Some('p' | 'P' | 'x' | 'u' | 'U') = chars.next() {
+                let rest = chars.as_str();
+                if rest.starts_with('{') {
+                    let end = rest.find('}').map_or(rest.len(), |i| i + 1);
+                    chars = rest[end..].chars();
+                } else {
+                    chars.next();
+                }
+            }
+        } else if c.is_uppercase() {
+            capitals = true;
+        }
+    }
+    if capitals {
+        format!("(?i:{pattern})")
+    } else {
+        pattern.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -262,9 +288,18 @@ comment = "source line"
         let set = RuleSet::from_packs([("en", PACK)]).unwrap();
         assert_eq!(set.len(), 2);
         assert_eq!(set.first_match("please subscribe to my channel.").unwrap().id, "en.cta.subscribe");
-        assert_eq!(set.first_match("PLEASE SUBSCRIBE").unwrap().id, "en.cta.subscribe");
+        assert_eq!(set.first_match(&crate::fold::fold_line("PLEASE SUBSCRIBE")).unwrap().id, "en.cta.subscribe");
         assert_eq!(set.first_match("source: bbc").unwrap().place, Place::Tail);
         assert!(set.first_match("the minister said").is_none());
+    }
+
+    #[test]
+    fn capital_letters_in_a_pattern_still_match_folded_lines() {
+        let pack = "[[rule]]\nid = \"x.caps\"\nwhere = \"any\"\npattern = '^\\W*Abonnez-VOUS\\b.*$'\ncomment = \"c\"\n";
+        let set = RuleSet::from_packs([("x", pack)]).unwrap();
+        assert!(set.first_match("abonnez-vous à la chaîne").is_some());
+        assert_eq!(case_insensitive(r"^\W*\p{Lu}x"), r"^\W*\p{Lu}x");
+        assert_eq!(case_insensitive(r"^\W*X"), r"(?i:^\W*X)");
     }
 
     #[test]
