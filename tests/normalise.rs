@@ -153,3 +153,23 @@ fn reprocess_refuses_an_unknown_feed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no feed https://nowhere.example/feed"), "{err}");
 }
+
+#[test]
+fn items_stored_without_learning_are_counted_and_cleaned_when_learning_starts() {
+    let env = Env::new();
+    let feed = "https://kanal.example.pl/feed";
+    let off = env.write("off.toml", "[normalise.learn]\nenabled = false\n");
+    let first: Vec<(usize, &str)> = (0..5).map(|n| (n, STORIES[n])).collect();
+    let snap1 = env.write("snap1.xml", &polish_channel(&first));
+    env.ok(&["--config", off.to_str().unwrap(), "ingest", "--feed", feed, snap1.to_str().unwrap()]);
+    assert_eq!(env.count("SELECT count(*) FROM template_feeds"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM items WHERE clean_text LIKE '%Udostępnij znajomym!%'"), 5);
+
+    // Learning on (the default): the stored items are counted first, then the new one, and
+    // the footer goes from all six.
+    let snap2 = env.write("snap2.xml", &polish_channel(&[(5, STORIES[5])]));
+    let out = env.ok(&["ingest", "--feed", feed, snap2.to_str().unwrap()]);
+    assert!(out.contains("earlier items cleaned again: 5"), "{out}");
+    assert_eq!(env.count("SELECT stories FROM template_feeds"), 6);
+    assert_eq!(env.count("SELECT count(*) FROM items WHERE clean_text LIKE '%Udostępnij%'"), 0);
+}

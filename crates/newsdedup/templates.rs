@@ -44,6 +44,8 @@ pub struct Learner {
 pub struct Learned {
     /// Shapes that became template lines with this batch: earlier items may hold them.
     newly: Vec<u64>,
+    /// The statistics were counted again from every stored item (all of them may hold them).
+    recounted: bool,
 }
 
 impl Learner {
@@ -86,8 +88,10 @@ impl Learner {
         if !self.enabled || items.is_empty() {
             return Ok(Learned::default());
         }
-        let mut stats = self.load(batch, feed, items.iter().map(|i| &i.analysis), now)?;
-        let before = stats.template(&self.settings);
+        let (mut stats, recounted) = self.load(batch, feed, items.iter().map(|i| &i.analysis), now)?;
+        // After a recount, stored items were cleaned without any of the template: all of it is
+        // new to them.
+        let before = if recounted { Template::default() } else { stats.template(&self.settings) };
         let mut fresh = Vec::with_capacity(items.len());
         for item in items.iter() {
             if !already_counted(batch, feed.id, &item.raw)? {
@@ -107,7 +111,7 @@ impl Learner {
         let pruned = batch.prune_template_stats(feed.id, self.keep_stories)?;
         let newly: Vec<u64> = own.shapes().filter(|s| !before.contains(*s)).collect();
         tracing::debug!(template_lines = template.len(), newly = newly.len(), pruned, "template statistics updated");
-        Ok(Learned { newly })
+        Ok(Learned { newly, recounted })
     }
 
     /// Cleans again the feed's earlier items that hold lines which just became template lines,
@@ -125,7 +129,7 @@ impl Learner {
             return Ok(());
         }
         let newly = Template::new(learned.newly.iter().copied());
-        let since = batch.template_first_seen(feed.id, &learned.newly)?;
+        let since = if learned.recounted { None } else { batch.template_first_seen(feed.id, &learned.newly)? };
         let normaliser = self.normaliser()?;
         let candidates: Vec<(StoredRawItem, Analysis)> = batch
             .stored_raw_items(Some(feed.id), since)?
@@ -139,7 +143,7 @@ impl Learner {
         if candidates.is_empty() {
             return Ok(());
         }
-        let stats = self.load(batch, feed, candidates.iter().map(|(_, a)| a), now)?;
+        let (stats, _) = self.load(batch, feed, candidates.iter().map(|(_, a)| a), now)?;
         let own = stats.template(&self.settings);
         let template = self.with_other_feeds(batch, feed.id, candidates.iter().map(|(_, a)| a), own)?;
         let mut changed = 0;
@@ -171,19 +175,24 @@ impl Learner {
         Ok(())
     }
 
-    /// The feed's statistics for the shapes of `analyses`: loaded from the store, or rebuilt
-    /// from the feed's stored items when they were counted with another shape algorithm.
+    /// The feed's statistics for the shapes of `analyses`: loaded from the store; or counted
+    /// from the feed's stored items (then `true`) when they were counted with another shape
+    /// algorithm, or never (items stored by a release that did not learn templates).
     fn load<'a>(
         &self,
         batch: &FeedBatch<'_>,
         feed: &FeedRow,
         analyses: impl Iterator<Item = &'a Analysis>,
         now: DateTime<Utc>,
-    ) -> Result<FeedStats> {
+    ) -> Result<(FeedStats, bool)> {
         let feed_row = batch.template_feed(feed.id)?;
         if feed_row.is_some_and(|r| r.shape_version != SHAPE_VERSION) {
             tracing::info!(feed_id = feed.id.0, "line shapes changed: recounting the feed's template statistics");
-            return self.rebuild(batch, feed, now);
+            return Ok((self.rebuild(batch, feed, now)?, true));
+        }
+        if feed_row.is_none() && batch.feed_has_items(feed.id)? {
+            tracing::info!(feed_id = feed.id.0, "counting the template statistics of the feed's stored items");
+            return Ok((self.rebuild(batch, feed, now)?, true));
         }
         let mut shapes: Vec<u64> = analyses.flat_map(|a| a.shape_keys()).collect();
         shapes.sort_unstable();
@@ -197,7 +206,7 @@ impl Learner {
             );
         }
         stats.anchors.extend(batch.template_anchors(feed.id, &shapes)?);
-        Ok(stats)
+        Ok((stats, false))
     }
 
     /// Adds to `template` what other feeds know of the lines of `analyses`: their template

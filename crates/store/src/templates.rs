@@ -47,6 +47,11 @@ impl FeedBatch<'_> {
             .optional()?)
     }
 
+    /// True when the feed has stored items.
+    pub fn feed_has_items(&self, feed: FeedId) -> Result<bool> {
+        Ok(self.tx().prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 LIMIT 1")?.exists([feed.0])?)
+    }
+
     /// The stored counts of those of `shapes` the feed has seen.
     pub fn template_lines(&self, feed: FeedId, shapes: &[u64]) -> Result<Vec<TemplateLineRow>> {
         let mut stmt = self.tx().prepare_cached(
@@ -226,6 +231,7 @@ mod tests {
         let (feed, _) = store.add_feed("f", now).unwrap();
         let batch = store.begin().unwrap();
         assert_eq!(batch.template_feed(feed).unwrap(), None);
+        assert!(!batch.feed_has_items(feed).unwrap());
         let footer = TemplateLineRow { shape: u64::MAX - 3, items: 40, stories: 40, since: 0, words: 3 };
         let prose = TemplateLineRow { shape: 7, items: 1, stories: 1, since: 2, words: 30 };
         batch
