@@ -232,7 +232,10 @@ impl Normaliser {
             return None;
         }
         let head = text[..at].trim_end();
-        if head.is_empty() {
+        // The phrase must stand apart from the sentence before it ("It ended. Read more",
+        // "notamment… Lire la suite", "| More"); "he wrote on <a>Twitter</a>" is one sentence.
+        let separated = head.ends_with(['.', '!', '?', '…', ':', '|', '-', '—', '–', '»', '›', '>', '→', ')', '"']);
+        if head.is_empty() || !separated {
             return None;
         }
         let folded = fold::fold_line(phrase);
@@ -511,9 +514,11 @@ comment = "read more"
         let clean = n.normalise(&item("<p>It ended. <a href=\"/x\">Read more</a></p>", BodyKind::Html));
         assert_eq!(clean.clean_text, "It ended.");
         assert_eq!(clean.removed[0].rule, "t.read-more");
-        // An ordinary link at the end of a sentence stays.
+        // An ordinary link at the end of a sentence stays, even one a rule knows.
         let html = "<p>So said the <a href=\"/pm\">Prime Minister</a></p>";
         assert_eq!(n.normalise(&item(html, BodyKind::Html)).clean_text, "So said the Prime Minister");
+        let html = "<p>He thanked his fans in a post on <a href=\"/x\">Read more</a></p>";
+        assert_eq!(n.normalise(&item(html, BodyKind::Html)).clean_text, "He thanked his fans in a post on Read more");
     }
 
     #[test]

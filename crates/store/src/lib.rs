@@ -34,7 +34,7 @@ pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFil
 pub use maintenance::{Checkpoint, HealthFigures};
 pub use reclean::StoredRawItem;
 pub use search::SearchHit;
-pub use templates::{TemplateExample, TemplateFeedRow, TemplateLineRow};
+pub use templates::{TemplateFeedRow, TemplateLineRow};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
