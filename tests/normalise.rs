@@ -77,7 +77,8 @@ fn a_footer_is_learned_across_runs_and_earlier_items_are_cleaned_again() {
     assert_eq!(env.count("SELECT stories FROM template_feeds"), 6);
 }
 
-/// Two feeds carry one story; the reposter adds a line no rule knows.
+/// Two feeds carry one story; the reposter adds a line no rule knows, long enough to hide the
+/// story from the deduplicator's fingerprints.
 fn publisher_and_reposter(env: &Env) -> (String, String) {
     let story = "<p>The council approved a plan on Tuesday to turn the old rail depot into four hundred homes \
                  and a public park.</p><p>Work is due to start next spring and finish within three years, \
@@ -92,7 +93,9 @@ fn publisher_and_reposter(env: &Env) -> (String, String) {
         "<rss version=\"2.0\"><channel><title>Reposts</title><link>https://reposts.example/</link>\
          <description>x</description><item><title>Depot to become homes</title><guid>r-1</guid>\
          <link>https://reposts.example/p/77</link><pubDate>Tue, 02 Jan 2024 11:00:00 GMT</pubDate>\
-         <description><![CDATA[<p>Brought to you by the Reposts crew, your friendly neighbourhood news people</p>\
+         <description><![CDATA[<p>Brought to you by the Reposts crew, your friendly neighbourhood news people, \
+         who read every paper in the county each morning so that you never have to, and who pick out \
+         the stories that matter to you, your family, your street and your favourite football club</p>\
          {story}]]></description></item></channel></rss>"
     );
     let p = env.write("gazette.xml", &publisher);

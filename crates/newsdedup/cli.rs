@@ -56,6 +56,8 @@ pub enum Command {
     Stories(StoriesArgs),
     /// Show one story: its canonical text and every item, with removed boilerplate.
     Show(ShowArgs),
+    /// Say why an item is in its story (or why the nearest other story was not it).
+    Explain(ExplainArgs),
     /// Find stories whose title or text contains every word of QUERY, best match first.
     Search(SearchArgs),
     /// Totals and per-feed figures.
@@ -197,6 +199,13 @@ pub struct StoriesArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     pub story_id: i64,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    pub item_id: i64,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -126,6 +126,17 @@ pub struct DedupConfig {
     pub window: HumanDuration,
 }
 
+impl DedupConfig {
+    /// The deduplicator's settings.
+    pub fn to_dedup_config(&self) -> newsdedup_deduplicator::DedupConfig {
+        newsdedup_deduplicator::DedupConfig {
+            max_distance: self.max_distance,
+            min_words_for_near: self.min_words_for_near.try_into().unwrap_or(u32::MAX),
+            window_secs: self.window.0.as_secs().try_into().unwrap_or(i64::MAX),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
@@ -208,8 +219,8 @@ impl Config {
         if self.schedule.retry_after.0 > self.schedule.max_backoff.0 {
             bail!("schedule.retry_after must not be longer than schedule.max_backoff");
         }
-        if self.dedup.max_distance > 64 {
-            bail!("dedup.max_distance must be between 0 and 64");
+        if self.dedup.max_distance > newsdedup_deduplicator::index::MAX_RADIUS {
+            bail!("dedup.max_distance must be between 0 and {}", newsdedup_deduplicator::index::MAX_RADIUS);
         }
         if self.daemon.tick.0.is_zero() {
             bail!("daemon.tick must be longer than 0s");

@@ -155,9 +155,10 @@ pub fn show(store: &Store, id: i64, json: bool, out: &mut impl Write) -> Result<
         let method = item.match_method.as_deref().unwrap_or("-");
         let matched = item.matched_item_id.map(|m| format!(" (matched item #{m})")).unwrap_or_default();
         let similarity = item.similarity.map(|s| format!(", text similarity {s:.2}")).unwrap_or_default();
+        let canonical = story.canonical_item_id.map(|c| format!(", canonical item #{c}")).unwrap_or_default();
         writeln!(
             out,
-            "      match:     {method}{matched}, distance to canonical {} bits{similarity}, fingerprint {}",
+            "      match:     {method}{matched}{canonical}, distance to canonical {} bits{similarity}, fingerprint {}",
             item.distance.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
             item.fingerprint
         )?;

@@ -7,6 +7,7 @@
 
 mod cli;
 mod config;
+mod explain;
 mod feedlist;
 mod inspect;
 mod lock;
@@ -22,6 +23,7 @@ mod schedule;
 mod scheduler;
 mod server;
 mod status;
+mod storyflow;
 mod templates;
 mod writer;
 
@@ -273,6 +275,11 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Show(args) => {
             let store = open_store_read_only(&cli)?;
             inspect::show(&store, args.story_id, args.json.json, &mut stdout)?;
+            Ok(exit::OK)
+        }
+        Command::Explain(args) => {
+            let store = open_store_read_only(&cli)?;
+            explain::explain(&store, args.item_id, &config.dedup.to_dedup_config(), args.json.json, &mut stdout)?;
             Ok(exit::OK)
         }
         Command::Search(args) => {

@@ -1,7 +1,7 @@
 //! The orchestrator: feeds in, stored stories out.
 //!
 //! ```text
-//! jobs ─► fetch (≤ concurrency at once) ─► parse+normalise+fingerprint (blocking pool, ≤ cores)
+//! jobs ─► fetch (≤ concurrency at once) ─► parse+normalise+tokenise (blocking pool, ≤ cores)
 //!      ─► bounded channel ─► writer thread (dedup + one SQLite transaction per feed)
 //! ```
 //!
@@ -22,10 +22,10 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::writer::{Processed, Writer};
 use chrono::{DateTime, Utc};
-use newsdedup_deduplicator::{fingerprint, words};
+use newsdedup_deduplicator::TextProfile;
 use newsdedup_fetcher::hosts::{HostKey, HostPermit, HostWatch, Hosts, Next, Queue};
 use newsdedup_fetcher::{FetchError, Fetched, HttpClient, Source};
-use newsdedup_model::{CleanItem, FeedId, Fingerprint, RawItem, Validators};
+use newsdedup_model::{CleanItem, FeedId, RawItem, Validators};
 use newsdedup_normaliser::{Analysis, Normaliser, Template};
 use newsdedup_store::FeedRow;
 use std::collections::HashSet;
@@ -59,8 +59,9 @@ pub struct ProcessedItem {
     pub raw: RawItem,
     /// Cleaned with rules and edges; the writer applies the feed's learned template.
     pub clean: CleanItem,
-    pub fingerprint: Fingerprint,
-    pub word_count: u32,
+    /// The folded text tokenised for the deduplicator, which computes the fingerprints from it
+    /// once the feed's own repeated lines are known.
+    pub profile: TextProfile,
     /// What cleaning found out about each line, so the template can be applied cheaply.
     pub analysis: Analysis,
 }
@@ -697,17 +698,17 @@ fn pause_host(stages: &Stages, key: &HostKey, error: &FetchError, facts: &mut Fe
     }
 }
 
-/// The CPU work for one item of the feed at `feed_url`: clean it and fingerprint it.
+/// The CPU work for one item of the feed at `feed_url`: clean it and tokenise it.
 pub fn process_item(normaliser: &Normaliser, feed_url: &str, raw: RawItem) -> ProcessedItem {
     let analysis = normaliser.analyse(Some(feed_url), &raw);
     let clean = Normaliser::finish(&analysis, &Template::default());
-    let (fingerprint, word_count) = fingerprint_clean(&clean);
-    ProcessedItem { raw, clean, fingerprint, word_count, analysis }
+    let profile = profile_clean(&clean);
+    ProcessedItem { raw, clean, profile, analysis }
 }
 
-/// A clean item's fingerprint and word count.
-pub fn fingerprint_clean(clean: &CleanItem) -> (Fingerprint, u32) {
-    (fingerprint(&clean.folded_text), words(&clean.folded_text).count() as u32)
+/// A clean item's text, tokenised for the deduplicator.
+pub fn profile_clean(clean: &CleanItem) -> TextProfile {
+    TextProfile::new(&clean.folded_text)
 }
 
 /// A hash of a document's bytes, to skip a body identical to the last one processed.

@@ -15,11 +15,11 @@
 //! and items whose story (its set of members) is not what it was.
 
 use crate::config::Config;
-use crate::pipeline::{fingerprint_clean, ProcessedItem};
-use crate::writer::{identity_keys, place_in_story, Writer};
+use crate::pipeline::{profile_clean, ProcessedItem};
+use crate::storyflow::{place_in_story, refeature};
+use crate::writer::Writer;
 use anyhow::Result;
 use chrono::Utc;
-use newsdedup_deduplicator::IndexEntry;
 use newsdedup_model::{ItemId, StoryId};
 use newsdedup_normaliser::{Analysis, Normaliser, Template};
 use newsdedup_store::{FeedRow, Store};
@@ -122,26 +122,26 @@ fn reprocess(writer: &mut Writer, feeds: &[FeedRow]) -> Result<Report> {
         for (stored, analysis) in stored.into_iter().zip(analyses) {
             report.items += 1;
             let clean = Normaliser::finish(&analysis, &template);
-            let (fingerprint, word_count) = fingerprint_clean(&clean);
             let (removed, restored) = line_changes(&stored.removed, &clean.removed);
             report.lines_removed += removed;
             report.lines_restored += restored;
             if clean.clean_text != stored.clean_text {
                 report.items_recleaned += 1;
             }
-            let changed = clean.clean_text != stored.clean_text
+            let text_changed = clean.clean_text != stored.clean_text;
+            let changed = text_changed
                 || removed + restored > 0
-                || fingerprint != stored.fingerprint
                 || stored.removed.iter().zip(&clean.removed).any(|((_, rule), r)| *rule != r.rule);
             if changed {
-                batch.update_clean(stored.id, &clean, fingerprint, word_count)?;
+                batch.update_clean(stored.id, &clean)?;
             }
             // Lines are not needed any more: keep the memory to what the dedup needs.
             let analysis = Analysis { lines: Vec::new(), ..analysis };
-            let item = ProcessedItem { raw: stored.raw, clean, fingerprint, word_count, analysis };
-            if let (Some(story), true) = (stored.story, fingerprint != stored.fingerprint) {
-                // Later items must be compared with this one's new fingerprint.
-                dedup.insert(index_entry(stored.id, story, feed, &item, stored.fetched_at));
+            let item = ProcessedItem { profile: profile_clean(&clean), raw: stored.raw, clean, analysis };
+            if stored.story.is_some() {
+                // Later items must be compared with this one's text as it is now (and its
+                // features as this release computes them).
+                refeature(&batch, dedup, feed.id, stored.id, &item, stored.fetched_at)?;
             }
             redo.push(Redo { id: stored.id, feed: feed.clone(), item, fetched_at: stored.fetched_at });
         }
@@ -151,7 +151,7 @@ fn reprocess(writer: &mut Writer, feeds: &[FeedRow]) -> Result<Report> {
     // 3. Stories, in the order the items were first stored.
     redo.sort_by_key(|r| r.id);
     for r in &redo {
-        dedup.remove(r.id);
+        dedup.forget(&batch, r.id)?;
         batch.leave_story(r.id)?;
         place_in_story(&batch, dedup, r.feed.id, r.id, &r.item, r.fetched_at)?;
     }
@@ -161,24 +161,6 @@ fn reprocess(writer: &mut Writer, feeds: &[FeedRow]) -> Result<Report> {
     report.items_story_changed = story_changes(&before, &after);
     batch.commit()?;
     Ok(report)
-}
-
-fn index_entry(
-    id: ItemId,
-    story: StoryId,
-    feed: &FeedRow,
-    item: &ProcessedItem,
-    fetched_at: chrono::DateTime<Utc>,
-) -> IndexEntry {
-    IndexEntry {
-        item: id,
-        story,
-        feed: feed.id,
-        fingerprint: item.fingerprint,
-        word_count: item.word_count,
-        identity_keys: identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref()),
-        published: item.raw.published_at.unwrap_or(fetched_at).timestamp(),
-    }
 }
 
 /// Lines removed now and not before, and removed before and not now (as multisets of text).

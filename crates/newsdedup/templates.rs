@@ -12,11 +12,10 @@
 //! counts live in the database, which only the writer touches.
 
 use crate::config::Config;
-use crate::pipeline::{fingerprint_clean, ProcessedItem, Summary};
-use crate::writer::place_in_story;
+use crate::pipeline::{profile_clean, ProcessedItem, Summary};
+use crate::storyflow::{place_in_story, Index};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use newsdedup_deduplicator::Deduplicator;
 use newsdedup_model::FeedId;
 use newsdedup_normaliser::learn::{is_common, COMMON_LINE_WORDS};
 use newsdedup_normaliser::shape::Shape;
@@ -105,7 +104,7 @@ impl Learner {
         for item in items.iter_mut() {
             if item.analysis.touches(&template) {
                 item.clean = Normaliser::finish(&item.analysis, &template);
-                (item.fingerprint, item.word_count) = fingerprint_clean(&item.clean);
+                item.profile = profile_clean(&item.clean);
             }
         }
         let pruned = batch.prune_template_stats(feed.id, self.keep_stories)?;
@@ -119,7 +118,7 @@ impl Learner {
     pub fn reclean_earlier(
         &self,
         batch: &FeedBatch<'_>,
-        dedup: &mut Deduplicator,
+        index: &mut Index,
         feed: &FeedRow,
         learned: &Learned,
         now: DateTime<Utc>,
@@ -152,15 +151,16 @@ impl Learner {
             if clean.clean_text == stored.clean_text && same_removals(&stored, &clean.removed) {
                 continue;
             }
-            let (fingerprint, word_count) = fingerprint_clean(&clean);
-            batch.update_clean(stored.id, &clean, fingerprint, word_count)?;
             let text_changed = clean.clean_text != stored.clean_text;
+            if text_changed {
+                index.forget(batch, stored.id)?;
+            }
+            batch.update_clean(stored.id, &clean)?;
             summary.lines_removed += clean.removed.len().saturating_sub(stored.removed.len());
             if text_changed {
-                let item = ProcessedItem { raw: stored.raw, clean, fingerprint, word_count, analysis };
-                dedup.remove(stored.id);
+                let item = ProcessedItem { profile: profile_clean(&clean), raw: stored.raw, clean, analysis };
                 batch.leave_story(stored.id)?;
-                place_in_story(batch, dedup, feed.id, stored.id, &item, stored.fetched_at)?;
+                place_in_story(batch, index, feed.id, stored.id, &item, stored.fetched_at)?;
                 changed += 1;
             }
         }

@@ -11,13 +11,13 @@ use crate::metrics::{FeedReport, FetchOutcome, Metrics};
 use crate::pipeline::{FetchFacts, JobResult, OnWriteError, Outcome, ProcessedItem, Summary};
 use crate::schedule;
 use crate::scheduler::Clock;
+use crate::storyflow::{self, Index};
 use crate::templates::Learner;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use newsdedup_deduplicator::{Candidate, DedupConfig, Deduplicator, IndexEntry, FINGERPRINT_VERSION};
-use newsdedup_model::{Decision, FeedId, ItemId, StoryId, Validators};
-use newsdedup_store::inspect::IndexRow;
-use newsdedup_store::{FeedBatch, FeedOutcome, FeedRow, NewItem, Store};
+use newsdedup_deduplicator::DedupConfig;
+use newsdedup_model::Validators;
+use newsdedup_store::{FeedBatch, FeedOutcome, FeedRow, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -34,7 +34,7 @@ pub struct Processed {
 
 pub struct Writer {
     store: Store,
-    dedup: Deduplicator,
+    index: Index,
     dedup_config: DedupConfig,
     config: Config,
     metrics: Arc<Metrics>,
@@ -51,16 +51,17 @@ pub struct Writer {
 /// Called after each feed is committed.
 pub type Observer = Box<dyn FnMut(&FeedReport<'_>) + Send>;
 
-const FINGERPRINT_VERSION_KEY: &str = "fingerprint_version";
-
 impl Writer {
-    /// Takes the store, brings stored fingerprints to the current algorithm version, and loads
-    /// the deduplicator's index from it.
+    /// Takes the store, brings stored fingerprints and sketches to the current algorithm
+    /// versions, and loads the deduplicator's index from it.
     pub fn open(store: Store, config: &Config) -> Result<Writer> {
-        let dedup_config = dedup_config(config);
-        let mut writer = Writer {
+        let dedup_config = config.dedup.to_dedup_config();
+        let mut store = store;
+        storyflow::upgrade_features(&mut store, &dedup_config).context("cannot update stored fingerprints")?;
+        let index = Index::load(&store, &dedup_config)?;
+        let writer = Writer {
             store,
-            dedup: Deduplicator::new(dedup_config.clone()),
+            index,
             dedup_config,
             config: config.clone(),
             metrics: Arc::new(Metrics::new()),
@@ -71,8 +72,6 @@ impl Writer {
             pruning: false,
             learner: Learner::new(config),
         };
-        writer.upgrade_fingerprints()?;
-        writer.reload_index()?;
         Ok(writer)
     }
 
@@ -81,42 +80,13 @@ impl Writer {
     }
 
     /// The store, the dedup index and the learner, for commands that rework stored items.
-    pub(crate) fn parts(&mut self) -> (&mut Store, &mut Deduplicator, &Learner) {
-        (&mut self.store, &mut self.dedup, &self.learner)
-    }
-
-    /// Recomputes every stored fingerprint when the database's were made by another version
-    /// of the algorithm (DESIGN.md: fingerprints are stable, versioned, and migrated).
-    fn upgrade_fingerprints(&mut self) -> Result<()> {
-        let current = FINGERPRINT_VERSION.to_string();
-        let stored = self.store.meta(FINGERPRINT_VERSION_KEY)?;
-        if stored.as_deref() == Some(current.as_str()) {
-            return Ok(());
-        }
-        let texts = self.store.item_texts()?;
-        if !texts.is_empty() {
-            tracing::info!(items = texts.len(), from = ?stored, to = %current, "recomputing fingerprints");
-        }
-        let rows: Vec<_> = texts
-            .iter()
-            .map(|(id, text)| {
-                let folded = newsdedup_normaliser::fold::fold(text);
-                let words = newsdedup_deduplicator::words(&folded).count() as u32;
-                (*id, newsdedup_deduplicator::fingerprint(&folded), words)
-            })
-            .collect();
-        self.store.rewrite_fingerprints(&rows, FINGERPRINT_VERSION_KEY, &current)?;
-        Ok(())
+    pub(crate) fn parts(&mut self) -> (&mut Store, &mut Index, &Learner) {
+        (&mut self.store, &mut self.index, &self.learner)
     }
 
     /// Rebuilds the in-memory index from the store.
     pub fn reload_index(&mut self) -> Result<()> {
-        let rows = self.store.index_rows(None).context("cannot load the dedup index from the database")?;
-        let mut dedup = Deduplicator::new(self.dedup_config.clone());
-        for row in rows {
-            dedup.insert(index_entry(row));
-        }
-        self.dedup = dedup;
+        self.index = Index::load(&self.store, &self.dedup_config)?;
         Ok(())
     }
 
@@ -263,10 +233,8 @@ impl Writer {
                 let before = summary.clone();
                 let mut batch = self.store.begin()?;
                 let learned = self.learner.learn_batch(&batch, feed, &mut processed.items, now)?;
-                for item in &processed.items {
-                    store_item(&mut batch, &mut self.dedup, feed.id, item, now, summary)?;
-                }
-                self.learner.reclean_earlier(&batch, &mut self.dedup, feed, &learned, now, summary)?;
+                storyflow::store_items(&mut batch, &mut self.index, feed.id, &processed.items, now, summary)?;
+                self.learner.reclean_earlier(&batch, &mut self.index, feed, &learned, now, summary)?;
                 let next_fetch_at = schedule::after_success(now, schedule, &hints(facts), unit);
                 batch.record_outcome(
                     feed.id,
@@ -356,7 +324,7 @@ impl Writer {
     pub fn reconfigure(&mut self, config: &Config) -> Result<()> {
         let previous = (self.config.clone(), self.dedup_config.clone());
         self.config = config.clone();
-        self.dedup_config = dedup_config(config);
+        self.dedup_config = config.dedup.to_dedup_config();
         if let Err(e) = self.reload_index() {
             (self.config, self.dedup_config) = previous;
             return Err(e);
@@ -455,156 +423,3 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300
 
 /// How often the daemon prunes, with `[daemon] prune_older_than`.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(86400);
-
-/// The deduplicator's settings from the configuration.
-fn dedup_config(config: &Config) -> DedupConfig {
-    DedupConfig {
-        max_distance: config.dedup.max_distance,
-        min_words_for_near: config.dedup.min_words_for_near,
-        window_secs: Some(config.dedup.window.0.as_secs() as i64),
-    }
-}
-
-/// Stores one item: new, updated in place (same feed and guid, new content), or unchanged.
-fn store_item(
-    batch: &mut FeedBatch<'_>,
-    dedup: &mut Deduplicator,
-    feed: FeedId,
-    item: &ProcessedItem,
-    now: DateTime<Utc>,
-    summary: &mut Summary,
-) -> Result<()> {
-    let new = NewItem {
-        feed,
-        raw: &item.raw,
-        clean: &item.clean,
-        fingerprint: item.fingerprint,
-        word_count: item.word_count,
-    };
-    // The key may have been stored in another of its forms (http for https, or the raw link
-    // an earlier release keyed on): that is the same item.
-    let mut stored = None;
-    for key in newsdedup_fetcher::identity::lookup_keys(&item.raw) {
-        stored = batch.find_item(feed, &key)?;
-        if stored.is_some() {
-            break;
-        }
-    }
-    let id = match stored {
-        // A pruned item's raw content is gone: only its title and link can tell an edit.
-        Some(s)
-            if (s.raw_pruned || s.raw_content == item.raw.body)
-                && s.title == item.raw.title
-                && s.link == item.raw.link =>
-        {
-            summary.items_unchanged += 1;
-            return Ok(());
-        }
-        // `prune` deleted it: the feed still carries it, but it is not news any more.
-        None if batch.is_tombstoned(feed, &item.raw.guid)? => {
-            summary.items_unchanged += 1;
-            tracing::debug!(item_guid = %item.raw.guid, "pruned item not stored again");
-            return Ok(());
-        }
-        Some(s) => {
-            batch.update_item(s.id, &new, now)?;
-            dedup.remove(s.id);
-            batch.leave_story(s.id)?;
-            summary.items_updated += 1;
-            tracing::debug!(item_guid = %item.raw.guid, item_id = s.id.0, "item updated in place");
-            s.id
-        }
-        None => {
-            summary.items_new += 1;
-            batch.insert_item(&new, now)?
-        }
-    };
-    let (_, decision) = place_in_story(batch, dedup, feed, id, item, now)?;
-    match decision {
-        Decision::NewStory => summary.stories_new += 1,
-        Decision::Join { .. } => summary.reposts_folded += 1,
-    }
-    summary.lines_removed += item.clean.removed.len();
-    for removed in &item.clean.removed {
-        *summary.removed_by_layer.entry(crate::metrics::rule_layer(&removed.rule)).or_default() += 1;
-    }
-    Ok(())
-}
-
-/// Decides the story of stored item `id` (not in any story, not in the index) and records it:
-/// the one path by which every item gets its story, whether new, updated, or cleaned again.
-pub(crate) fn place_in_story(
-    batch: &FeedBatch<'_>,
-    dedup: &mut Deduplicator,
-    feed: FeedId,
-    id: ItemId,
-    item: &ProcessedItem,
-    now: DateTime<Utc>,
-) -> Result<(StoryId, Decision)> {
-    let keys = identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref());
-    let published = item.raw.published_at.unwrap_or(now).timestamp();
-    let decision = dedup.decide(&Candidate {
-        feed,
-        fingerprint: item.fingerprint,
-        word_count: item.word_count,
-        identity_keys: &keys,
-        published,
-    });
-    let story = batch.assign_story(id, &decision, now)?;
-    dedup.insert(IndexEntry {
-        item: id,
-        story,
-        feed,
-        fingerprint: item.fingerprint,
-        word_count: item.word_count,
-        identity_keys: keys,
-        published,
-    });
-    Ok((story, decision))
-}
-
-/// Keys that identify an item across feeds: its canonical link (when it points at a document,
-/// not a site's front page) and its platform id.
-pub(crate) fn identity_keys(canonical_link: Option<&str>, platform_id: Option<&str>) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(link) = canonical_link.filter(|l| points_at_document(l)) {
-        keys.push(format!("link:{link}"));
-    }
-    if let Some(p) = platform_id {
-        keys.push(format!("platform:{p}"));
-    }
-    keys
-}
-
-/// True when a link has a path or query beyond the site's front page.
-fn points_at_document(link: &str) -> bool {
-    let Some((_, rest)) = link.split_once("://") else { return false };
-    rest.find(['/', '?']).is_some_and(|i| !rest[i..].trim_matches(|c| c == '/' || c == '?').is_empty())
-}
-
-fn index_entry(row: IndexRow) -> IndexEntry {
-    let keys = identity_keys(row.canonical_link.as_deref(), row.platform_id.as_deref());
-    IndexEntry {
-        item: row.item,
-        story: row.story,
-        feed: row.feed,
-        fingerprint: row.fingerprint,
-        word_count: row.word_count,
-        identity_keys: keys,
-        published: row.published.timestamp(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn front_pages_are_not_identities() {
-        assert!(points_at_document("https://example.org/news/1"));
-        assert!(points_at_document("https://example.org/?p=12"));
-        assert!(!points_at_document("https://example.org"));
-        assert!(!points_at_document("https://example.org/"));
-        assert!(!points_at_document("not a link"));
-    }
-}

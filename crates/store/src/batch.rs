@@ -192,7 +192,7 @@ impl<'a> FeedBatch<'a> {
             .flatten();
         let Some(story) = story.map(StoryId) else { return Ok(None) };
         self.tx
-            .prepare_cached("UPDATE items SET story_id = NULL, match_method = NULL, matched_item_id = NULL, distance = NULL WHERE id = ?1")?
+            .prepare_cached("UPDATE items SET story_id = NULL, match_method = NULL, matched_item_id = NULL, distance = NULL, similarity = NULL WHERE id = ?1")?
             .execute([item.0])?;
         // Items that joined the story because of this one keep their story; only the pointer
         // to the item they matched can go stale, and it stays as a record of the decision.

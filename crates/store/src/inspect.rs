@@ -1,27 +1,13 @@
-//! Read queries: the index rebuild at start-up, and what `stories`, `show`, `stats` and
+//! Read queries: what `stories`, `show`, `stats` and
 //! `export` print, the exported feeds and the HTML page. They read through the views of
 //! migration 2 (`story_overview`, `story_items`, `feed_health`), so the programs and people's
 //! SQL see the same figures. Full-text search is in [`crate::search`].
 
 use crate::{from_sql_u64, parse_timestamp, timestamp, Result, Store};
 use chrono::{DateTime, Utc};
-use newsdedup_model::{FeedId, Fingerprint, ItemId, RemovedLine, StoryId};
+use newsdedup_model::{RemovedLine, StoryId};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
-
-/// What the deduplicator's index needs of a stored item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexRow {
-    pub item: ItemId,
-    pub story: StoryId,
-    pub feed: FeedId,
-    pub fingerprint: Fingerprint,
-    pub word_count: u32,
-    pub canonical_link: Option<String>,
-    pub platform_id: Option<String>,
-    /// Publication time, or fetch time when the feed gave none.
-    pub published: DateTime<Utc>,
-}
 
 /// One line of `newsdedup stories`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,35 +148,6 @@ pub(crate) fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryS
 }
 
 impl Store {
-    /// Every stored item that belongs to a story and was published (or, lacking a date,
-    /// fetched) at or after `since`, in storage order, for rebuilding the dedup index.
-    pub fn index_rows(&self, since: Option<DateTime<Utc>>) -> Result<Vec<IndexRow>> {
-        let since = since.map(timestamp).unwrap_or_default();
-        let mut stmt = self.conn().prepare(
-            "SELECT id, story_id, feed_id, fingerprint, content_hash, word_count, canonical_link, platform_id, \
-                    COALESCE(published_at, fetched_at) \
-             FROM items WHERE story_id IS NOT NULL AND COALESCE(published_at, fetched_at) >= ?1 ORDER BY id",
-        )?;
-        let rows = stmt
-            .query_map([since], |r| {
-                Ok(IndexRow {
-                    item: ItemId(r.get(0)?),
-                    story: StoryId(r.get(1)?),
-                    feed: FeedId(r.get(2)?),
-                    fingerprint: Fingerprint {
-                        simhash: from_sql_u64(r.get(3)?),
-                        content_hash: from_sql_u64(r.get(4)?),
-                    },
-                    word_count: r.get::<_, i64>(5)?.try_into().unwrap_or(0),
-                    canonical_link: r.get(6)?,
-                    platform_id: r.get(7)?,
-                    published: parse_timestamp(&r.get::<_, String>(8)?).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
-
     /// Stories, most recently seen first.
     ///
     /// The filters pick story ids from the `stories` table (indexed on `last_seen_at`) before
@@ -375,37 +332,6 @@ impl Store {
             }
         }
         Ok(Ok(()))
-    }
-
-    /// Every item's id and clean text, for recomputing fingerprints after an algorithm change.
-    pub fn item_texts(&self) -> Result<Vec<(ItemId, String)>> {
-        let mut stmt = self.conn().prepare("SELECT id, clean_text FROM items ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((ItemId(r.get(0)?), r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
-
-    /// Overwrites stored fingerprints (after an algorithm change), all in one transaction,
-    /// and records the algorithm version they were computed with.
-    pub fn rewrite_fingerprints(
-        &mut self,
-        rows: &[(ItemId, Fingerprint, u32)],
-        version_key: &str,
-        version: &str,
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt =
-                tx.prepare("UPDATE items SET fingerprint = ?2, content_hash = ?3, word_count = ?4 WHERE id = ?1")?;
-            for (id, fp, words) in rows {
-                stmt.execute(params![id.0, crate::to_sql_u64(fp.simhash), crate::to_sql_u64(fp.content_hash), words])?;
-            }
-            tx.execute(
-                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [version_key, version],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@
 //! checkpoint, then applies pending migrations.
 
 pub mod batch;
+pub mod dedup;
 pub mod feeds;
 pub mod inspect;
 pub mod maintenance;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use batch::{FeedBatch, NewItem, StoredItem};
+pub use dedup::{DedupColumns, DedupKey, DedupRow, ExplainRow, RefeatureRow, RefeaturedItem};
 pub use feeds::{FeedOutcome, FeedRow};
 pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFilter, StorySummary};
 pub use maintenance::{Checkpoint, HealthFigures};

@@ -4,7 +4,7 @@
 //! `newsdedup reprocess` (every item, after rules change). Both run inside a write transaction
 //! and re-decide stories through the writer's usual path; this file only moves the data.
 
-use crate::{from_sql_u64, parse_timestamp, timestamp, to_sql_u64, FeedBatch, Result};
+use crate::{from_sql_u64, parse_timestamp, timestamp, FeedBatch, Result};
 use chrono::{DateTime, Utc};
 use newsdedup_model::{BodyKind, CleanItem, FeedId, Fingerprint, ItemId, KeySource, RawItem, StoryId};
 use rusqlite::params;
@@ -84,23 +84,14 @@ impl FeedBatch<'_> {
         Ok(out)
     }
 
-    /// Replaces a stored item's cleaning (clean title and text, canonical link, removed lines)
-    /// and fingerprint. Its story is left as it is; the caller re-decides it.
-    pub fn update_clean(&self, id: ItemId, clean: &CleanItem, fingerprint: Fingerprint, word_count: u32) -> Result<()> {
+    /// Replaces a stored item's cleaning (clean title and text, canonical link, removed lines).
+    /// Its story and fingerprints are left as they are: the caller re-decides its story, which
+    /// records the fingerprints of the new text (the deduplicator's in-memory index must be
+    /// told about the old ones first).
+    pub fn update_clean(&self, id: ItemId, clean: &CleanItem) -> Result<()> {
         self.tx()
-            .prepare_cached(
-                "UPDATE items SET clean_title = ?2, clean_text = ?3, canonical_link = ?4, fingerprint = ?5, \
-                                  content_hash = ?6, word_count = ?7 WHERE id = ?1",
-            )?
-            .execute(params![
-                id.0,
-                clean.clean_title,
-                clean.clean_text,
-                clean.canonical_link,
-                to_sql_u64(fingerprint.simhash),
-                to_sql_u64(fingerprint.content_hash),
-                word_count
-            ])?;
+            .prepare_cached("UPDATE items SET clean_title = ?2, clean_text = ?3, canonical_link = ?4 WHERE id = ?1")?
+            .execute(params![id.0, clean.clean_title, clean.clean_text, clean.canonical_link])?;
         self.replace_removed_lines(id, &clean.removed)
     }
 
@@ -161,7 +152,7 @@ mod tests {
             removed: vec![RemovedLine { position: 1, line: "Subscribe!".into(), rule: "x.subscribe".into() }],
             ..clean
         };
-        batch.update_clean(id, &recleaned, Fingerprint { simhash: 9, content_hash: 10 }, 1).unwrap();
+        batch.update_clean(id, &recleaned).unwrap();
         let stored = batch.stored_raw_items(None, None).unwrap();
         assert_eq!(stored[0].clean_text, "Text.");
         assert_eq!(stored[0].removed, [("Subscribe!".to_string(), "x.subscribe".to_string())]);

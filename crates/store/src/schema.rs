@@ -281,6 +281,26 @@ CREATE INDEX template_anchors_since ON template_anchors(feed_id, since);
 DROP INDEX template_lines_learned;
 CREATE INDEX template_lines_shape ON template_lines(shape);
 "#,
+    // 7: verified near-duplicate detection (crates/deduplicator). Each item gets a second
+    // fingerprint (of its lead), a sample of its phrases to verify candidates with, and its
+    // time as a number for the candidate window. The indexes let the deduplicator find stored
+    // items by link, platform id, text hash and fingerprint in SQLite instead of keeping them
+    // in memory; the window index covers the fingerprints, so the in-memory index is rebuilt
+    // at start-up from the index alone. Values for existing items are computed by the binary
+    // on first open (meta fingerprint_version / sketch_version).
+    r#"
+ALTER TABLE items ADD COLUMN lead_fingerprint INTEGER; -- simhash of the lead (first ~100 characters); NULL: too little text to search by fingerprint
+ALTER TABLE items ADD COLUMN sketch BLOB;             -- sample of the text's phrase hashes, to verify near duplicates
+ALTER TABLE items ADD COLUMN dedup_time INTEGER;      -- Unix seconds: publication time, else fetch time
+UPDATE items SET dedup_time = CAST(strftime('%s', COALESCE(published_at, fetched_at)) AS INTEGER);
+CREATE INDEX items_feed ON items(feed_id);
+CREATE INDEX items_content_hash ON items(content_hash);
+CREATE INDEX items_canonical_link ON items(canonical_link) WHERE canonical_link IS NOT NULL;
+CREATE INDEX items_platform_id ON items(platform_id) WHERE platform_id IS NOT NULL;
+CREATE INDEX items_fingerprint ON items(fingerprint) WHERE lead_fingerprint IS NOT NULL;
+CREATE INDEX items_lead_fingerprint ON items(lead_fingerprint) WHERE lead_fingerprint IS NOT NULL;
+CREATE INDEX items_dedup_window ON items(dedup_time, fingerprint, lead_fingerprint) WHERE lead_fingerprint IS NOT NULL;
+"#,
 ];
 
 #[cfg(test)]

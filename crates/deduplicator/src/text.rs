@@ -1,0 +1,549 @@
+//! Folded text to the units the deduplicator compares: words, lines, shingles and the lead.
+//!
+//! A [`TextProfile`] is computed once per item from its folded text (the normaliser's
+//! comparison form). It keeps a hash per word and, per line, where the line's words are and a
+//! hash of the whole line. From it, [`TextProfile::features`] derives everything the layers
+//! compare, after dropping the lines of the feed's [`Template`] (lines the feed repeats on
+//! many items: channel footers and headers that survived cleaning).
+//!
+//! All hashes here are our own, fixed functions (a multiply-rotate hash over 8-byte words,
+//! finished with the MurmurHash3 64-bit finaliser), so stored fingerprints and sketches stay comparable across
+//! releases and platforms; a change to anything in this file must bump
+//! [`crate::FINGERPRINT_VERSION`] or [`crate::SKETCH_VERSION`].
+
+use crate::simhash::{simhash, SimhashAccumulator};
+use crate::sketch::Sketch;
+use newsdedup_model::Fingerprint;
+use std::collections::{HashMap, HashSet};
+
+/// Words per shingle for the whole-text simhash and the sketch. Three-word phrases: two
+/// stories on one topic share most of their vocabulary but few of their three-word phrases,
+/// while a typo changes only the three shingles that contain the word.
+pub const SHINGLE_WORDS: usize = 3;
+
+/// Below this many content shingles, the whole-text simhash is taken over character 3-grams
+/// instead of word shingles: with a dozen features, one typo moves a word-shingle simhash by
+/// a quarter of its bits, while it changes only three of a hundred character 3-grams.
+pub const SHORT_TEXT_SHINGLES: usize = 24;
+
+/// Characters of the lead (see [`TextProfile::features`]). Measured on the dev corpus
+/// (share of reposts with an earlier copy of their story within radius 10 of either
+/// fingerprint): 80-120 characters 99.4-99.6%, 150 characters 98.7%, 200 characters 98.1%,
+/// because summaries and cut-down reposts often keep little more than the first sentence.
+/// The lead stops at the end of its line: a one-paragraph summary then has the same lead as
+/// the full story, whatever the length of that paragraph.
+pub const LEAD_CHARS: usize = 100;
+
+/// The lead starts at the first line with at least this many words, so that a short header
+/// line a reposter put on top ("From BBC News:", a date, a channel name) does not shift it.
+pub const LEAD_MIN_WORDS: usize = 8;
+
+/// Characters per n-gram in the character fingerprints. Measured on the dev corpus (pairwise
+/// recall of the whole pipeline, search radius 7): 3-grams 0.991, 4-grams 0.988; a typo
+/// changes three 3-grams but four 4-grams, and a hundred characters give enough 3-grams to
+/// tell stories apart (verification decides anyway).
+const CHAR_GRAM: usize = 3;
+
+/// A line of the profile: which words it holds, a hash of them, and where it is in the text.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    first_word: u32,
+    words: u32,
+    hash: u32,
+    start: u32,
+    end: u32,
+}
+
+/// An item's folded text, tokenised once.
+#[derive(Debug, Clone)]
+pub struct TextProfile {
+    text: Box<str>,
+    words: Vec<u64>,
+    lines: Vec<Line>,
+}
+
+/// What the layers compare, computed from a [`TextProfile`] and the feed's [`Template`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// `simhash`: the whole-text simhash of the content (template lines dropped);
+    /// `content_hash`: a hash of every word of the text, in order (exact matches).
+    pub fingerprint: Fingerprint,
+    /// The simhash of the lead: at most [`LEAD_CHARS`] characters of the content's first long
+    /// line, over character 3-grams.
+    pub lead: u64,
+    /// The sampled shingles of the content, for verification.
+    pub sketch: Sketch,
+    /// Words of the whole text (template lines included).
+    pub word_count: u32,
+}
+
+impl Features {
+    /// Words of the content (template lines dropped).
+    pub fn content_words(&self) -> u32 {
+        self.sketch.content_words
+    }
+}
+
+/// Lines a feed repeats on many of its items: a channel's footer, header or disclaimer that
+/// cleaning did not remove. They say nothing about which story an item tells, so the
+/// near-duplicate layers ignore them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Template {
+    lines: HashSet<u32>,
+}
+
+impl Template {
+    /// Items of one feed that must share a line before it counts as the feed's template.
+    /// Two is not enough: an aggregator that lists a story twice would lose its text. A
+    /// story listed three times in one feed is rare; a footer on three items is the norm.
+    pub const MIN_ITEMS: usize = 3;
+
+    /// Learns a template from the distinct line hashes of a feed's items (one slice per item;
+    /// see [`TextProfile::line_hashes`] and [`Sketch::lines`]).
+    pub fn learn<'a>(items: impl IntoIterator<Item = &'a [u32]>) -> Template {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for lines in items {
+            for &h in lines {
+                *counts.entry(h).or_default() += 1;
+            }
+        }
+        Template { lines: counts.into_iter().filter(|&(_, n)| n >= Self::MIN_ITEMS).map(|(h, _)| h).collect() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn contains(&self, line_hash: u32) -> bool {
+        self.lines.contains(&line_hash)
+    }
+}
+
+/// True for characters that belong to words. Letters and digits of every script; combining
+/// marks too, so that scripts written with them (Devanagari vowel signs, Arabic harakat) do
+/// not fall apart into fragments.
+#[inline]
+fn is_word_char(c: char) -> bool {
+    match c as u32 {
+        // Fast paths for the common scripts (the general lookup is a table search):
+        // Latin-1 letters and Latin Extended-A/B, all letters but × and ÷.
+        0xC0..=0x24F => c != '×' && c != '÷',
+        // Cyrillic and its supplement: letters and combining marks, but for the thousands sign.
+        0x400..=0x52F => c != '\u{482}',
+        _ => c.is_alphanumeric() || is_combining_mark(c),
+    }
+}
+
+fn is_combining_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x0610..=0x061A | 0x064B..=0x065F
+        | 0x0670 | 0x06D6..=0x06DC | 0x06DF..=0x06E4 | 0x0900..=0x0903 | 0x093A..=0x094F
+        | 0x0951..=0x0957 | 0x0962..=0x0963 | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0E31
+        | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF
+        | 0xFE20..=0xFE2F)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// MurmurHash3's 64-bit finaliser: spreads every input bit over every output bit.
+#[inline]
+pub(crate) fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+/// The hash of a word-shingle made of three word hashes (order matters).
+#[inline]
+fn shingle3(a: u64, b: u64, c: u64) -> u64 {
+    fmix64(a ^ b.rotate_left(21) ^ c.rotate_left(42))
+}
+
+/// Records a line (if it has words): where its words are and the hash of their sequence.
+fn finish_line(words: &[u64], lines: &mut Vec<Line>, first: usize, start: usize, end: usize) {
+    if words.len() > first {
+        let mut h = SeqHash::new();
+        for &w in &words[first..] {
+            h.push(w);
+        }
+        lines.push(Line {
+            first_word: first as u32,
+            words: (words.len() - first) as u32,
+            hash: h.finish() as u32,
+            start: start as u32,
+            end: end as u32,
+        });
+    }
+}
+
+/// The hash of a word's UTF-8 bytes: eight bytes at a time, multiply-rotate, then the
+/// finaliser (a byte-at-a-time hash spends most of the tokeniser's time here).
+#[inline]
+fn hash_word(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = FNV_OFFSET ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes(c.try_into().expect("chunk of 8"));
+        h = (h ^ v).wrapping_mul(K).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K).rotate_left(29);
+    }
+    fmix64(h)
+}
+
+/// Folds a sequence of hashes into one, order-sensitively.
+#[derive(Clone, Copy)]
+struct SeqHash(u64);
+
+impl SeqHash {
+    fn new() -> SeqHash {
+        SeqHash(FNV_OFFSET)
+    }
+    #[inline]
+    fn push(&mut self, h: u64) {
+        self.0 = (self.0.rotate_left(5) ^ h).wrapping_mul(FNV_PRIME);
+    }
+    fn finish(self) -> u64 {
+        fmix64(self.0)
+    }
+}
+
+impl TextProfile {
+    /// Tokenises a folded text: words are maximal runs of letters, digits and combining
+    /// marks; everything else separates them, so punctuation, quote styles and spacing never
+    /// reach a hash. Lines are separated by `\n`.
+    pub fn new(folded_text: &str) -> TextProfile {
+        let bytes = folded_text.as_bytes();
+        let n = bytes.len();
+        let mut words = Vec::with_capacity(n / 6);
+        let mut lines = Vec::new();
+        let mut line_start = 0usize;
+        let mut line_first_word = 0usize;
+        // The character at `i` and its length, when it is a word character.
+        let word_char_at = |i: usize| -> Option<usize> {
+            let b = bytes[i];
+            if b < 0x80 {
+                b.is_ascii_alphanumeric().then_some(1)
+            } else {
+                let c = folded_text[i..].chars().next()?;
+                is_word_char(c).then_some(c.len_utf8())
+            }
+        };
+        let mut i = 0;
+        while i < n {
+            let Some(len) = word_char_at(i) else {
+                if bytes[i] == b'\n' {
+                    finish_line(&words, &mut lines, line_first_word, line_start, i);
+                    line_first_word = words.len();
+                    line_start = i + 1;
+                }
+                // Skip the whole (possibly multi-byte) separator character.
+                i += if bytes[i] < 0x80 { 1 } else { folded_text[i..].chars().next().map_or(1, char::len_utf8) };
+                continue;
+            };
+            let start = i;
+            i += len;
+            while i < n {
+                if bytes[i].is_ascii_alphanumeric() {
+                    i += 1;
+                } else if bytes[i] >= 0x80 {
+                    match word_char_at(i) {
+                        Some(len) => i += len,
+                        None => break,
+                    }
+                } else {
+                    break;
+                }
+            }
+            words.push(hash_word(&bytes[start..i]));
+        }
+        finish_line(&words, &mut lines, line_first_word, line_start, n);
+        TextProfile { text: folded_text.into(), words, lines }
+    }
+
+    /// Words in the whole text.
+    pub fn word_count(&self) -> u32 {
+        self.words.len() as u32
+    }
+
+    /// The distinct hashes of the text's lines (lines without words have none), in order of
+    /// first appearance; what [`Template::learn`] counts.
+    pub fn line_hashes(&self) -> Vec<u32> {
+        let mut seen = HashSet::with_capacity(self.lines.len());
+        self.lines.iter().map(|l| l.hash).filter(|h| seen.insert(*h)).collect()
+    }
+
+    /// Computes the item's features. `template` lines are left out of everything but the
+    /// exact-text hash and the word count:
+    ///
+    /// - whole-text simhash: over the word 3-shingles of each remaining line (a line of one
+    ///   or two words is one feature); below [`SHORT_TEXT_SHINGLES`] shingles, over character
+    ///   3-grams of the content instead;
+    /// - lead simhash: over character 3-grams of the first [`LEAD_CHARS`] characters of the
+    ///   content's first line of at least [`LEAD_MIN_WORDS`] words (words joined by single
+    ///   spaces). Truncated reposts and summaries keep the beginning of a story, and footers
+    ///   added at its end do not reach its lead;
+    /// - sketch: the bottom-k of the distinct shingle hashes (see [`Sketch`]).
+    pub fn features(&self, template: &Template) -> Features {
+        let content: Vec<&Line> = self.lines.iter().filter(|l| !template.contains(l.hash)).collect();
+        let (shingles, content_words) = self.shingles(&content);
+        let full = self.whole_text_simhash(&content, &shingles);
+        let lead = {
+            let mut acc = SimhashAccumulator::new();
+            let first_long = content.iter().find(|l| l.words as usize >= LEAD_MIN_WORDS).or(content.first());
+            if let Some(line) = first_long {
+                char_grams(&self.text[line.start as usize..line.end as usize], LEAD_CHARS, &mut acc);
+            }
+            acc.finish()
+        };
+        let mut content_hash = SeqHash::new();
+        for &w in &self.words {
+            content_hash.push(w);
+        }
+        let sketch = Sketch::from_shingles(&shingles, content_words, self.line_hashes());
+        Features {
+            fingerprint: Fingerprint { simhash: full, content_hash: content_hash.finish() },
+            lead,
+            sketch,
+            word_count: self.word_count(),
+        }
+    }
+}
+
+impl TextProfile {
+    /// The whole-text simhash alone (what [`TextProfile::features`] puts in
+    /// `fingerprint.simhash`), for measuring it on its own.
+    pub fn simhash(&self, template: &Template) -> u64 {
+        let content: Vec<&Line> = self.lines.iter().filter(|l| !template.contains(l.hash)).collect();
+        let (shingles, _) = self.shingles(&content);
+        self.whole_text_simhash(&content, &shingles)
+    }
+
+    /// The shingle hashes of the content lines, and their number of words.
+    fn shingles(&self, content: &[&Line]) -> (Vec<u64>, u32) {
+        let mut shingles: Vec<u64> = Vec::with_capacity(self.words.len());
+        let mut content_words = 0u32;
+        for line in content {
+            let w = &self.words[line.first_word as usize..(line.first_word + line.words) as usize];
+            content_words += line.words;
+            if w.len() >= SHINGLE_WORDS {
+                shingles.extend(w.windows(SHINGLE_WORDS).map(|s| shingle3(s[0], s[1], s[2])));
+            } else {
+                let mut h = SeqHash::new();
+                for &x in w {
+                    h.push(x);
+                }
+                shingles.push(h.finish());
+            }
+        }
+        (shingles, content_words)
+    }
+
+    fn whole_text_simhash(&self, content: &[&Line], shingles: &[u64]) -> u64 {
+        if shingles.len() >= SHORT_TEXT_SHINGLES {
+            simhash(shingles)
+        } else {
+            let mut acc = SimhashAccumulator::new();
+            for line in content {
+                char_grams(&self.text[line.start as usize..line.end as usize], usize::MAX, &mut acc);
+            }
+            acc.finish()
+        }
+    }
+}
+
+/// Character n-grams over the words of a text, words joined by single spaces, fed to a
+/// simhash. State carries across calls so that several lines make one stream.
+struct CharGrams {
+    window: [u32; CHAR_GRAM],
+    filled: usize,
+    grams: usize,
+    pending_space: bool,
+}
+
+impl CharGrams {
+    fn new() -> CharGrams {
+        CharGrams { window: [0; CHAR_GRAM], filled: 0, grams: 0, pending_space: false }
+    }
+
+    fn push(&mut self, c: u32, acc: &mut SimhashAccumulator) {
+        self.window.copy_within(1.., 0);
+        self.window[CHAR_GRAM - 1] = c;
+        self.filled += 1;
+        if self.filled >= CHAR_GRAM {
+            // Three code points of at most 21 bits each fit in one 64-bit word.
+            let [a, b, c] = self.window;
+            let packed = u64::from(a) | u64::from(b) << 21 | u64::from(c) << 42;
+            acc.add(fmix64(packed ^ 0x9e37_79b9_7f4a_7c15));
+            self.grams += 1;
+        }
+    }
+
+    /// Feeds up to `budget` characters of `text`; returns the budget left.
+    fn feed(&mut self, text: &str, mut budget: usize, acc: &mut SimhashAccumulator) -> usize {
+        for c in text.chars() {
+            if budget == 0 {
+                break;
+            }
+            if is_word_char(c) {
+                if self.pending_space && self.filled > 0 {
+                    self.push(' ' as u32, acc);
+                    budget = budget.saturating_sub(1);
+                    if budget == 0 {
+                        break;
+                    }
+                }
+                self.pending_space = false;
+                self.push(c as u32, acc);
+                budget -= 1;
+            } else {
+                self.pending_space = true;
+            }
+        }
+        self.pending_space = true;
+        budget
+    }
+
+    /// A text shorter than one n-gram still gets one feature: itself.
+    fn finish(&self, acc: &mut SimhashAccumulator) {
+        if self.grams == 0 && self.filled > 0 {
+            let mut h = SeqHash::new();
+            for &c in &self.window[CHAR_GRAM - self.filled..] {
+                h.push(u64::from(c));
+            }
+            acc.add(h.finish());
+        }
+    }
+}
+
+/// Feeds the character n-grams of `text` (at most `budget` characters) to `acc`.
+fn char_grams(text: &str, budget: usize, acc: &mut SimhashAccumulator) {
+    let mut g = CharGrams::new();
+    g.feed(text, budget, acc);
+    g.finish(acc);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORY: &str = "the central bank raised its main interest rate by half a point on thursday, \
+        the largest increase in more than twenty years.\n\
+        officials said inflation had stayed above the target for eleven months in a row and that \
+        further increases could follow before the end of the year.\n\
+        markets had expected a smaller move, and the currency rose sharply after the announcement.";
+
+    fn features(text: &str) -> Features {
+        TextProfile::new(text).features(&Template::default())
+    }
+
+    #[test]
+    fn punctuation_and_spacing_do_not_change_anything() {
+        let a = features("he said: \"go home\" - now, and left the building at once with his friends");
+        let b = features("he said 'go home'  now!  and left the building at once with his friends");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn words_of_every_script_are_words() {
+        let p = TextProfile::new("москва, 1 дек - риа новости. नमस्ते दुनिया");
+        assert_eq!(p.word_count(), 7);
+    }
+
+    #[test]
+    fn lines_are_hashed_by_their_words() {
+        let p = TextProfile::new("subscribe now!\nsome text here\n\nsubscribe, now");
+        let h = p.line_hashes();
+        // The first and last lines have the same words: one distinct hash for both.
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn exact_hash_sees_every_word_in_order() {
+        let a = features(STORY);
+        let swapped = STORY.replace("half a point", "a point half");
+        assert_ne!(a.fingerprint.content_hash, features(&swapped).fingerprint.content_hash);
+        assert_eq!(a.fingerprint.content_hash, features(&STORY.replace('\n', " ")).fingerprint.content_hash);
+    }
+
+    #[test]
+    fn a_typo_moves_the_fingerprints_a_little_and_another_story_a_lot() {
+        let a = features(STORY);
+        let typo = features(&STORY.replace("inflation", "inflaton"));
+        let other = features(
+            "the national football team won its third match in a row on saturday, beating the \
+             visitors by two goals to nil in front of a crowd of more than forty thousand people.\n\
+             the coach said the players had worked hard all week and deserved the result.",
+        );
+        let d = |x: u64, y: u64| (x ^ y).count_ones();
+        assert!(d(a.fingerprint.simhash, typo.fingerprint.simhash) <= 10);
+        assert!(d(a.fingerprint.simhash, other.fingerprint.simhash) > 16);
+        // The typo is outside the first 100 characters: the lead does not move at all.
+        assert_eq!(a.lead, typo.lead);
+        assert!(d(a.lead, other.lead) > 16);
+    }
+
+    #[test]
+    fn the_lead_skips_a_short_header_and_ignores_what_follows_it() {
+        let a = features(STORY);
+        let reposted = features(&format!("From our correspondent:\n{STORY}\nmore news every day at our site"));
+        let truncated = features(&STORY[..STORY.find('\n').unwrap()]);
+        assert_eq!(a.lead, reposted.lead);
+        assert_eq!(a.lead, truncated.lead);
+    }
+
+    #[test]
+    fn template_lines_are_left_out_of_the_content() {
+        let footer = "thanks for watching, please like and subscribe to the channel for more news every day";
+        let a = TextProfile::new(&format!("{STORY}\n{footer}"));
+        let template = Template::learn([&[a.line_hashes()[3]][..], &[a.line_hashes()[3]], &[a.line_hashes()[3]]]);
+        assert_eq!(template.len(), 1);
+        let with = a.features(&template);
+        let plain = features(STORY);
+        assert_eq!(with.fingerprint.simhash, plain.fingerprint.simhash);
+        assert_eq!(with.sketch.hashes(), plain.sketch.hashes());
+        // The exact hash and the word count still cover the whole text.
+        assert_ne!(with.fingerprint.content_hash, plain.fingerprint.content_hash);
+        assert_eq!(with.word_count, plain.word_count + 15);
+    }
+
+    #[test]
+    fn a_template_needs_three_items() {
+        let two = Template::learn([&[1u32, 2][..], &[1, 3]]);
+        assert!(two.is_empty());
+        let three = Template::learn([&[1u32, 2][..], &[1, 3], &[1]]);
+        assert!(three.contains(1) && !three.contains(2));
+    }
+
+    #[test]
+    fn short_texts_use_character_grams() {
+        // Eleven words: below the word-shingle minimum. One typo moves the fingerprint by a
+        // few bits; another sentence moves it by about half of them.
+        let a = features("the prime minister resigned on friday after weeks of pressure");
+        let b = features("the prime minster resigned on friday after weeks of pressure");
+        let c = features("heavy snow closed the main roads into the city on tuesday morning");
+        assert!((a.fingerprint.simhash ^ b.fingerprint.simhash).count_ones() <= 12);
+        assert!((a.fingerprint.simhash ^ c.fingerprint.simhash).count_ones() >= 20);
+    }
+
+    #[test]
+    fn empty_text_has_no_content() {
+        let f = features("");
+        assert_eq!(f.word_count, 0);
+        assert_eq!(f.content_words(), 0);
+        assert!(f.sketch.hashes().is_empty());
+    }
+}

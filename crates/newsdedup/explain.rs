@@ -1,0 +1,216 @@
+//! `newsdedup explain ITEM_ID`: why an item is in its story, in words, from what the
+//! database recorded (match method, matched item, fingerprints, sketches), re-checked with the
+//! deduplicator's own verification; and which other story came closest, and why it was not
+//! that one.
+
+use crate::storyflow::stored;
+use anyhow::{bail, Result};
+use newsdedup_deduplicator::{verify, Check, DedupConfig, Sketch, Stored};
+use newsdedup_model::{ItemId, MatchMethod};
+use newsdedup_store::{ExplainRow, Store};
+use serde::Serialize;
+use std::io::Write;
+
+/// Other stories shown, nearest first.
+const NEAREST: usize = 3;
+
+/// The explanation, as `--json` prints it.
+#[derive(Debug, Serialize)]
+struct Explanation {
+    #[serde(flatten)]
+    item: ExplainRow,
+    /// Why the item is in its story.
+    reason: String,
+    /// The nearest items of other stories and why they were not matched.
+    nearest_other_stories: Vec<Rejected>,
+}
+
+#[derive(Debug, Serialize)]
+struct Rejected {
+    story_id: i64,
+    item_id: i64,
+    feed_url: String,
+    distance: u32,
+    lead_distance: u32,
+    within_radius: bool,
+    reason: String,
+}
+
+pub fn explain(store: &Store, id: i64, config: &DedupConfig, json: bool, out: &mut impl Write) -> Result<()> {
+    let Some(item) = store.explain_row(ItemId(id))? else {
+        bail!("no item with id {id}");
+    };
+    let sketch = item.sketch.as_deref().and_then(|b| Sketch::from_bytes(b).ok());
+    let reason = reason(store, &item, sketch.as_ref(), config)?;
+    let nearest = nearest_other_stories(store, &item, sketch.as_ref(), config)?;
+    let explanation = Explanation { item, reason, nearest_other_stories: nearest };
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &explanation)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let e = &explanation;
+    let i = &e.item;
+    writeln!(out, "Item #{}: {}", i.id, i.title.as_deref().unwrap_or("(untitled)"))?;
+    writeln!(out, "  feed:       {}", i.feed_url)?;
+    writeln!(out, "  published:  {}   fetched: {}", i.published_at.as_deref().unwrap_or("-"), i.fetched_at)?;
+    match (i.story_id, i.story_canonical_item_id) {
+        (Some(s), Some(c)) => writeln!(
+            out,
+            "  story:      #{s} ({} item(s); canonical item #{c}{})",
+            i.story_item_count.unwrap_or(0),
+            if c == i.id { ", this one" } else { "" }
+        )?,
+        _ => writeln!(out, "  story:      none")?,
+    }
+    writeln!(
+        out,
+        "  match:      {}{}; distance to the canonical item {} bits; verified similarity {}",
+        i.match_method.as_deref().unwrap_or("-"),
+        i.matched_item_id.map(|m| format!(" (item #{m})")).unwrap_or_default(),
+        i.distance.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+        i.similarity.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_else(|| "-".into()),
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Why: {}", e.reason)?;
+    if !e.nearest_other_stories.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Nearest other stories:")?;
+        for r in &e.nearest_other_stories {
+            writeln!(out, "  story #{} (item #{}, {}): {}", r.story_id, r.item_id, r.feed_url, r.reason)?;
+        }
+    }
+    Ok(())
+}
+
+/// Why the item is in its story, from its recorded match.
+fn reason(store: &Store, item: &ExplainRow, sketch: Option<&Sketch>, config: &DedupConfig) -> Result<String> {
+    let Some(method) = item.match_method.as_deref().and_then(MatchMethod::parse) else {
+        return Ok("it has not been placed in a story (it is being processed, or its last update failed)".into());
+    };
+    let own_words = sketch.map(|s| s.content_words).unwrap_or(0);
+    let matched = match item.matched_item_id {
+        Some(m) => store.explain_row(ItemId(m))?,
+        None => None,
+    };
+    let matched_desc = |m: &ExplainRow| format!("item #{} of {}", m.id, m.feed_url);
+    Ok(match (method, &matched) {
+        (MatchMethod::New, _) => {
+            let mut s = String::from(
+                "it started its story: no item of another feed had its canonical link or platform id, \
+                 no item published within the window had the same words",
+            );
+            if item.lead_fingerprint.is_none() {
+                s.push_str(&format!(
+                    ", and with {own_words} word(s) of its own (lines its feed repeats on many items do not count) \
+                     it is too short to be matched by similar text (at least {} needed)",
+                    config.min_words_for_near
+                ));
+            } else {
+                s.push_str(", and no item with a similar fingerprint was confirmed as the same text (see below)");
+            }
+            s
+        }
+        (_, None) => format!(
+            "it was matched by {} to item #{}, which is no longer in the database",
+            method.as_str(),
+            item.matched_item_id.unwrap_or(0)
+        ),
+        (MatchMethod::Identity, Some(m)) => {
+            let what = if item.platform_id.is_some() && item.platform_id == m.platform_id {
+                format!("platform id {}", item.platform_id.as_deref().unwrap_or_default())
+            } else {
+                format!("canonical link {}", item.canonical_link.as_deref().unwrap_or_default())
+            };
+            format!(
+                "it has the same {what} as {}: the same article, whatever its text says{}",
+                matched_desc(m),
+                item.similarity.map(|s| format!(" (their texts share {:.0}%)", s * 100.0)).unwrap_or_default()
+            )
+        }
+        (MatchMethod::Exact, Some(m)) => {
+            format!("its text has exactly the same words, in the same order, as {}", matched_desc(m))
+        }
+        (MatchMethod::Near, Some(m)) => {
+            let d = (item.fingerprint ^ m.fingerprint).count_ones();
+            let lead = match (item.lead_fingerprint, m.lead_fingerprint) {
+                (Some(a), Some(b)) => format!(", lead simhash {} bits apart", (a ^ b).count_ones()),
+                _ => String::new(),
+            };
+            let check = match (sketch, m.sketch.as_deref().and_then(|b| Sketch::from_bytes(b).ok())) {
+                (Some(a), Some(b)) => verify(a, &b).to_string(),
+                _ => "its sketch is no longer readable".into(),
+            };
+            format!(
+                "{} was found as a near duplicate (whole-text simhash {d} bits apart{lead}; search radius {}) and \
+                 confirmed: {check}",
+                matched_desc(m),
+                config.max_distance
+            )
+        }
+    })
+}
+
+/// The nearest items of other stories within the window (by the closer of the two
+/// fingerprints), one per story, each with the verification it got or would get.
+fn nearest_other_stories(
+    store: &Store,
+    item: &ExplainRow,
+    sketch: Option<&Sketch>,
+    config: &DedupConfig,
+) -> Result<Vec<Rejected>> {
+    let (Some(time), Some(lead), Some(sketch)) = (item.dedup_time, item.lead_fingerprint, sketch) else {
+        return Ok(Vec::new());
+    };
+    let window = config.window_secs;
+    let mut near: Vec<(u32, u32, u32, ItemId)> = store
+        .dedup_fingerprints_in_window(time.saturating_sub(window), time.saturating_add(window))?
+        .into_iter()
+        .filter(|(id, _, _)| id.0 != item.id)
+        .map(|(id, f, l)| {
+            let (d, ld) = ((f ^ item.fingerprint).count_ones(), (l ^ lead).count_ones());
+            (d.min(ld), d, ld, id)
+        })
+        .collect();
+    near.sort_unstable();
+    let mut out: Vec<Rejected> = Vec::new();
+    for (best, d, ld, id) in near {
+        if out.len() >= NEAREST {
+            break;
+        }
+        let Some(row) = store.dedup_row(id)? else { continue };
+        let other: Stored = stored(row);
+        if Some(other.story.0) == item.story_id || out.iter().any(|r| r.story_id == other.story.0) {
+            continue;
+        }
+        let within = best <= config.max_distance;
+        let check: Option<Check> = other.sketch.as_ref().map(|s| verify(sketch, s));
+        let verdict = match &check {
+            Some(c) if c.is_match() => format!("its text matches ({c}), so the two stories are expected to merge"),
+            Some(c) => format!("not the same text: {c}"),
+            None => "its sketch is unreadable".into(),
+        };
+        let reason = if within {
+            format!(
+                "simhash {d} bits apart, lead {ld} bits apart, within the search radius {}; {verdict}",
+                config.max_distance
+            )
+        } else {
+            format!(
+                "simhash {d} bits apart, lead {ld} bits apart: beyond the search radius {}, never compared; {verdict}",
+                config.max_distance
+            )
+        };
+        let feed_url = store.explain_row(id)?.map(|r| r.feed_url).unwrap_or_default();
+        out.push(Rejected {
+            story_id: other.story.0,
+            item_id: id.0,
+            feed_url,
+            distance: d,
+            lead_distance: ld,
+            within_radius: within,
+            reason,
+        });
+    }
+    Ok(out)
+}
