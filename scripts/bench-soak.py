@@ -155,7 +155,8 @@ def main():
 
     print(f"soak: {args.feeds} feeds over HTTP, schedule {args.interval}, a new item per feed every {args.rotate}s, "
           f"{args.duration}s")
-    print(f"{'t (s)':>6} {'RSS MiB':>8} {'fetches':>8} {'items':>8} {'folded':>8} {'WAL MiB':>8} {'due':>5}")
+    print(f"{'t (s)':>6} {'RSS MiB':>8} {'anon':>6} {'file':>6} {'shmem':>6} {'fetches':>8} {'items':>8} {'folded':>8} "
+          f"{'WAL MiB':>8} {'due':>5}")
     samples = []
     started = time.time()
     max_wal = 0
@@ -172,8 +173,9 @@ def main():
         wal = os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else 0
         max_wal = max(max_wal, wal)
         samples.append((t, rss, fetches, items))
-        print(f"{t:6.0f} {rss / 1024:8.1f} {fetches:8.0f} {items:8.0f} {folded:8.0f} {wal / 2**20:8.1f} {due:5.0f}",
-              flush=True)
+        parts = [proc_kib(daemon.pid, f) / 1024 for f in ("RssAnon", "RssFile", "RssShmem")]
+        print(f"{t:6.0f} {rss / 1024:8.1f} {parts[0]:6.1f} {parts[1]:6.1f} {parts[2]:6.1f} {fetches:8.0f} {items:8.0f} "
+              f"{folded:8.0f} {wal / 2**20:8.1f} {due:5.0f}", flush=True)
 
     peak = proc_kib(daemon.pid, "VmHWM")
     stop_start = time.time()

@@ -350,3 +350,49 @@ fn the_daemon_prunes_old_stories_when_told_to() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_daemon_limits_malloc_arenas_unless_told_otherwise() {
+    let env = Env::new();
+    let environ = |daemon: &Running| {
+        daemon.wait_for_line("daemon started");
+        std::fs::read(format!("/proc/{}/environ", daemon.child.id())).unwrap()
+    };
+    let mut cmd = env.cmd();
+    cmd.env_remove("MALLOC_ARENA_MAX").arg("daemon");
+    let mut daemon = Running::start(cmd);
+    let vars = environ(&daemon);
+    assert!(vars.split(|b| *b == 0).any(|v| v == b"MALLOC_ARENA_MAX=2"), "the same process, re-executed");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+
+    let mut cmd = env.cmd();
+    cmd.env("MALLOC_ARENA_MAX", "4").arg("daemon");
+    let mut daemon = Running::start(cmd);
+    let vars = environ(&daemon);
+    assert!(vars.split(|b| *b == 0).any(|v| v == b"MALLOC_ARENA_MAX=4"));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+}
+
+#[test]
+fn a_stop_during_a_reload_still_gets_the_stop_deadline() {
+    let server = Server::start();
+    server.route("/hung.xml", Reply::xml(&fixture("example/publisher.xml")).delayed(Duration::from_secs(120)));
+    let env = Env::new();
+    env.ok(&["feeds", "add", &server.url("/hung.xml")]);
+    let cfg = env.write("stop.toml", "[daemon]\nstop_timeout = \"1s\"\n");
+    let mut cmd = env.cmd();
+    cmd.args(["--config", cfg.to_str().unwrap(), "daemon"]);
+    let mut daemon = Running::start(cmd);
+    wait_until("the hung feed to be requested", || (!server.requests("/hung.xml").is_empty()).then_some(()))
+        .unwrap_or_else(|| panic!("log:\n{}", daemon.log()));
+    // The reload waits for the hung fetch; the stop does not wait for the reload.
+    daemon.signal("HUP");
+    daemon.wait_for_line("letting the feeds in flight finish");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), Some(0), "{}", daemon.log());
+    assert!(daemon.log().contains("stop deadline passed"), "{}", daemon.log());
+    assert_eq!(env.count("SELECT count(*) FROM feeds WHERE last_fetched_at IS NULL"), 1, "still due");
+}

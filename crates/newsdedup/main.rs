@@ -65,6 +65,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
+    if matches!(cli.command, Command::Daemon(_)) {
+        limit_malloc_arenas();
+    }
     if let Err(e) = logging::init(cli.verbose, cli.quiet, cli.log_format) {
         eprintln!("newsdedup: {e:#}");
         return ExitCode::from(exit::USAGE);
@@ -94,6 +97,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// glibc's malloc gives busy threads arenas of their own (up to eight per core) and keeps
+/// what is freed in each: in a process that runs for months, resident memory creeps up while
+/// the live heap stays flat. Two arenas keep it flat (see the soak benchmark). glibc reads
+/// the limit from the environment before `main`, so the daemon re-executes itself once with
+/// `MALLOC_ARENA_MAX=2`, same pid and arguments, unless the variable is already set (then the
+/// operator's choice stands). If the exec fails, the daemon runs on as it is.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else { return };
+        let mut args = std::env::args_os();
+        let mut command = std::process::Command::new(exe);
+        if let Some(argv0) = args.next() {
+            command.arg0(argv0);
+        }
+        // Returns only when the exec failed.
+        let _ = command.args(args).env("MALLOC_ARENA_MAX", "2").exec();
+    }
+}
+
 fn load_config(cli: &Cli) -> Result<Config> {
     match &cli.config {
         Some(path) => Config::load(path).context(UsageError),
@@ -117,8 +144,19 @@ fn open_store_read_only(cli: &Cli) -> Result<Store> {
     open_store(cli)
 }
 
+/// The runtime. Its blocking pool (the writer, parsing, file reads, status pages) is kept
+/// small and its threads alive: with glibc's malloc each new thread may take another arena,
+/// and a daemon that keeps starting and ending threads keeps freed memory in ever more places
+/// instead of returning it (the soak benchmark saw resident memory creep up about 2.5 times
+/// faster with tokio's defaults, while the live heap stayed flat).
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(cores + 6)
+        .thread_keep_alive(std::time::Duration::from_secs(3600))
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Runs `work` on a fresh runtime, then shuts it down without waiting for stragglers (a parse

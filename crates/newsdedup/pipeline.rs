@@ -454,23 +454,27 @@ impl Pipeline {
     /// Lets every started job finish and be committed, then stops the writer and returns it
     /// with the totals. With a `deadline`, jobs still fetching when it passes are abandoned.
     pub async fn finish(self, deadline: Option<std::time::Duration>) -> anyhow::Result<(Writer, Summary)> {
-        let Pipeline { tx, mut writer, abandon, in_flight, .. } = self;
+        match deadline {
+            Some(deadline) => self.finish_or_abandon(tokio::time::sleep(deadline)).await,
+            None => self.finish_or_abandon(std::future::pending()).await,
+        }
+    }
+
+    /// As [`Pipeline::finish`], abandoning the jobs still fetching when `abandon` resolves.
+    pub async fn finish_or_abandon(
+        self,
+        abandon: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<(Writer, Summary)> {
+        let Pipeline { tx, mut writer, abandon: abandon_tx, in_flight, .. } = self;
         drop(tx);
-        let result = match deadline {
-            None => (&mut writer).await,
-            Some(deadline) => tokio::select! {
-                done = &mut writer => done,
-                _ = tokio::time::sleep(deadline) => {
-                    let in_flight = in_flight.lock().unwrap_or_else(|p| p.into_inner()).len();
-                    tracing::warn!(
-                        deadline_secs = deadline.as_secs_f64(),
-                        in_flight,
-                        "stop deadline passed: abandoning the feeds still being fetched"
-                    );
-                    let _ = abandon.send(true);
-                    writer.await
-                }
-            },
+        let result = tokio::select! {
+            done = &mut writer => done,
+            _ = abandon => {
+                let in_flight = in_flight.lock().unwrap_or_else(|p| p.into_inner()).len();
+                tracing::warn!(in_flight, "stop deadline passed: abandoning the feeds still being fetched");
+                let _ = abandon_tx.send(true);
+                writer.await
+            }
         };
         let (writer, summary) = result.map_err(|e| anyhow::anyhow!("the writer stopped unexpectedly: {e}"))?;
         Ok((writer, summary?))

@@ -94,6 +94,7 @@ pub async fn run(
     let mut backlog = Backlog::default();
     let mut refresh = true;
     let mut reload_pending = false;
+    let mut reload_open = true;
     loop {
         let now = clock.now();
         metrics.tick(now);
@@ -110,8 +111,19 @@ pub async fn run(
                 }
                 Ok((new_stages, new_config)) => {
                     tracing::info!("reloading the configuration: letting the feeds in flight finish");
-                    let (mut writer, summary) = pipeline.finish(None).await?;
+                    // A stop signal during the drain gets the usual deadline.
+                    let stop_timeout = config.daemon.stop_timeout.0;
+                    let mut shutdown = control.shutdown.clone();
+                    let abandon = async move {
+                        stopped(&mut shutdown).await;
+                        tokio::time::sleep(stop_timeout).await;
+                    };
+                    let (mut writer, summary) = pipeline.finish_or_abandon(abandon).await?;
                     total.add(&summary);
+                    if *control.shutdown.borrow() {
+                        writer.close();
+                        return Ok(total);
+                    }
                     let reconfigured = writer.reconfigure(&new_config);
                     pipeline = match reconfigured {
                         Ok(()) => {
@@ -159,13 +171,10 @@ pub async fn run(
         };
         tokio::select! {
             _ = stopped(&mut control.shutdown) => {}
-            changed = control.reload.changed() => {
-                if changed.is_ok() {
-                    reload_pending = true;
-                } else {
-                    // Nobody can ask for a reload any more; wait for the rest as usual.
-                    control.reload = watch::channel(0).1;
-                }
+            changed = control.reload.changed(), if reload_open => {
+                // An error: nobody can ask for a reload any more.
+                reload_pending = changed.is_ok();
+                reload_open = changed.is_ok();
             }
             _ = tokio::time::sleep(sleep) => refresh = true,
             _ = pipeline.wait_to_fill(hosts), if !backlog.is_empty() => refresh = false,
