@@ -351,9 +351,10 @@ impl Metrics {
 
 /// The layer of a boilerplate rule, for `newsdedup_boilerplate_lines_removed_total`: the
 /// rule id up to its first `.` or `:` (`en.cta.subscribe` → `en`, `common.link-only` →
-/// `common`, `learned:feed12:3` → `learned`), lowercased, kept to letters, digits, `_` and
+/// `common`, `learned.template` → `learned`), lowercased, kept to letters, digits, `_` and
 /// `-`, at most 32 characters; `unknown` when nothing is left. Rule packs name their rules by
-/// language (`en`, `ru`, …) or `common`; rules that are not from a pack carry their own prefix.
+/// language (`en`, `ru`, …) or `common`; templates learned from a feed's own items are
+/// `learned.*`; rules from elsewhere carry their own prefix.
 pub fn rule_layer(rule: &str) -> String {
     let head = rule.split(['.', ':']).next().unwrap_or("");
     let layer: String = head
@@ -399,7 +400,8 @@ mod tests {
     fn layers_come_from_the_rule_id_prefix() {
         assert_eq!(rule_layer("en.cta.subscribe"), "en");
         assert_eq!(rule_layer("common.link-only"), "common");
-        assert_eq!(rule_layer("learned:feed12:3"), "learned");
+        assert_eq!(rule_layer("learned.template"), "learned");
+        assert_eq!(rule_layer("edge:feed12:3"), "edge");
         assert_eq!(rule_layer("Edge.tail"), "edge");
         assert_eq!(rule_layer("\"}\n.x"), "unknown");
         assert_eq!(rule_layer(""), "unknown");
