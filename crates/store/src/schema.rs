@@ -301,6 +301,45 @@ CREATE INDEX items_fingerprint ON items(fingerprint) WHERE lead_fingerprint IS N
 CREATE INDEX items_lead_fingerprint ON items(lead_fingerprint) WHERE lead_fingerprint IS NOT NULL;
 CREATE INDEX items_dedup_window ON items(dedup_time, fingerprint, lead_fingerprint) WHERE lead_fingerprint IS NOT NULL;
 "#,
+    // 8: feed_health tells a feed whose server said 410 Gone (not polled until re-enabled)
+    // from one that is failing and still retried. A view holds no data: it is recreated.
+    r#"
+DROP VIEW feed_health;
+CREATE VIEW feed_health AS
+    -- One row per feed: whether its last fetch worked, how many items it brought, what share of
+    -- them were reposts of stories that another feed's item started, and how many boilerplate
+    -- lines were removed from them.
+    SELECT f.id                AS feed_id,
+           f.url               AS url,
+           f.title             AS title,
+           CASE WHEN f.gone_at IS NOT NULL THEN 'gone'
+                WHEN f.last_fetched_at IS NULL THEN 'new'
+                WHEN f.last_error IS NULL THEN 'ok'
+                ELSE 'failing' END AS status,
+           f.gone_at           AS gone_at,
+           f.last_status       AS last_status,
+           f.last_error        AS last_error,
+           f.error_count       AS error_count,
+           f.last_fetched_at   AS last_fetched_at,
+           f.next_fetch_at     AS next_fetch_at,
+           n.last_item_at      AS last_item_at,
+           COALESCE(n.items, 0)   AS items,
+           COALESCE(n.reposts, 0) AS reposts,
+           CASE WHEN n.items > 0 THEN round(1.0 * n.reposts / n.items, 3) END AS repost_share,
+           COALESCE(r.removed_lines, 0) AS removed_lines
+    FROM feeds f
+    LEFT JOIN (SELECT i.feed_id,
+                      count(*) AS items,
+                      max(i.fetched_at) AS last_item_at,
+                      COALESCE(sum(c.feed_id IS NOT NULL AND c.feed_id != i.feed_id), 0) AS reposts
+               FROM items i
+               LEFT JOIN stories s ON s.id = i.story_id
+               LEFT JOIN items c ON c.id = s.canonical_item_id
+               GROUP BY i.feed_id) n ON n.feed_id = f.id
+    LEFT JOIN (SELECT i.feed_id, count(*) AS removed_lines
+               FROM removed_lines rl JOIN items i ON i.id = rl.item_id
+               GROUP BY i.feed_id) r ON r.feed_id = f.id;
+"#,
 ];
 
 #[cfg(test)]

@@ -213,6 +213,25 @@ fn feed_health_reports_status_repost_share_and_boilerplate() {
 }
 
 #[test]
+fn feed_health_tells_a_gone_feed_from_a_failing_one() {
+    let mut f = fixture();
+    let batch = f.store.begin().unwrap();
+    batch.record_outcome(f.reposter, &FeedOutcome::Gone { status: 410, error: "HTTP 410".into() }, at(15)).unwrap();
+    batch.commit().unwrap();
+    let conn = sql(&f);
+    let (status, gone_at): (String, Option<String>) = conn
+        .query_row("SELECT status, gone_at FROM feed_health WHERE feed_id = ?1", [f.reposter.0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(status, "gone");
+    assert!(gone_at.is_some());
+    let broken: String =
+        conn.query_row("SELECT status FROM feed_health WHERE url LIKE '%broken%'", [], |r| r.get(0)).unwrap();
+    assert_eq!(broken, "failing");
+}
+
+#[test]
 fn foreign_keys_are_declared_for_tools_that_link_rows() {
     let f = fixture();
     let conn = sql(&f);
