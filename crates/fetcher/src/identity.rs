@@ -21,31 +21,8 @@
 //! https and rewrite their guids): [`lookup_keys`] lists every form under which the store may
 //! already hold an item, including the raw link that earlier releases used as the key.
 
-use newsdedup_model::{KeySource, RawItem};
+use newsdedup_model::{is_tracking_param, KeySource, RawItem};
 use std::collections::HashMap;
-
-/// Query parameters that identify a campaign or a click, never the document.
-fn is_tracking_param(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.starts_with("utm_")
-        || matches!(
-            name.as_str(),
-            "fbclid"
-                | "gclid"
-                | "dclid"
-                | "gbraid"
-                | "wbraid"
-                | "msclkid"
-                | "mc_cid"
-                | "mc_eid"
-                | "yclid"
-                | "igshid"
-                | "_hsenc"
-                | "_hsmi"
-                | "mkt_tok"
-                | "ref_src"
-        )
-}
 
 /// A link in the form used as an item key: scheme and host lowercased, default port and
 /// tracking parameters removed; path, other parameters (in their order) and fragment kept,

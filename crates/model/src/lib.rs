@@ -207,6 +207,48 @@ impl Decision {
     }
 }
 
+/// Query parameters that identify a campaign or a click, never the document. Both the
+/// fetcher (item keys) and the normaliser (canonical links) drop them, and must agree.
+pub fn is_tracking_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("utm_")
+        || matches!(
+            name.as_str(),
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "gbraid"
+                | "wbraid"
+                | "msclkid"
+                | "mc_cid"
+                | "mc_eid"
+                | "yclid"
+                | "igshid"
+                | "_hsenc"
+                | "_hsmi"
+                | "mkt_tok"
+                | "ref_src"
+                | "cmpid"
+                | "ocid"
+                | "at_medium"
+                | "at_campaign"
+                | "_ga"
+                | "_gl"
+                | "twclid"
+                | "ttclid"
+                | "li_fat_id"
+                | "s_cid"
+                | "icid"
+                | "wt_mc"
+                | "oly_anon_id"
+                | "oly_enc_id"
+                | "vero_id"
+                | "rb_clickid"
+                | "__twitter_impression"
+                | "xtor"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +259,16 @@ mod tests {
         let b = Fingerprint { simhash: 0b0001, content_hash: 2 };
         assert_eq!(a.distance(&b), 2);
         assert_eq!(a.distance(&a), 0);
+    }
+
+    #[test]
+    fn tracking_parameters_are_recognised_in_any_case() {
+        for p in ["utm_source", "UTM_Medium", "fbclid", "gclid", "xtor"] {
+            assert!(is_tracking_param(p), "{p}");
+        }
+        for p in ["id", "v", "page", "utmost"] {
+            assert!(!is_tracking_param(p), "{p}");
+        }
     }
 
     #[test]

@@ -8,48 +8,8 @@
 //! `amp`/`outputType=amp` parameters are removed. Links that do not parse are kept trimmed as
 //! they were.
 
+use newsdedup_model::is_tracking_param;
 use url::Url;
-
-/// Query parameters that identify a campaign or a click, never the document.
-fn is_tracking_param(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.starts_with("utm_")
-        || matches!(
-            name.as_str(),
-            "fbclid"
-                | "gclid"
-                | "dclid"
-                | "gbraid"
-                | "wbraid"
-                | "msclkid"
-                | "mc_cid"
-                | "mc_eid"
-                | "yclid"
-                | "igshid"
-                | "_hsenc"
-                | "_hsmi"
-                | "mkt_tok"
-                | "ref_src"
-                | "cmpid"
-                | "ocid"
-                | "at_medium"
-                | "at_campaign"
-                | "_ga"
-                | "_gl"
-                | "twclid"
-                | "ttclid"
-                | "li_fat_id"
-                | "s_cid"
-                | "icid"
-                | "wt_mc"
-                | "oly_anon_id"
-                | "oly_enc_id"
-                | "vero_id"
-                | "rb_clickid"
-                | "__twitter_impression"
-                | "xtor"
-        )
-}
 
 /// Query parameters that only ask for the AMP rendering of a page.
 fn is_amp_param(name: &str, value: &str) -> bool {
