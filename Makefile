@@ -36,6 +36,7 @@ lint:
 bench: build
 	NEWSDEDUP_CORPUS=$(abspath $(CORPUS)) $(CARGO) bench --workspace --locked
 	scripts/bench-ingest.sh $(CORPUS)
+	python3 scripts/bench-dedup.py --bin $(BIN) --corpus $(CORPUS)
 	python3 scripts/bench-soak.py --bin $(BIN) --feeds $(SOAK_FEEDS) --duration $(SOAK_SECS)
 
 # Score cleaning and dedup on the labelled dev corpus (needs python3).

@@ -133,6 +133,7 @@ impl DedupConfig {
             max_distance: self.max_distance,
             min_words_for_near: self.min_words_for_near.try_into().unwrap_or(u32::MAX),
             window_secs: self.window.0.as_secs().try_into().unwrap_or(i64::MAX),
+            ..newsdedup_deduplicator::DedupConfig::default()
         }
     }
 }

@@ -307,16 +307,16 @@ fn place(
     let keys = identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref());
     let candidate = Candidate { item: id, feed, time, features, identity: &keys };
     let verdict = index.dedup.decide(&candidate, &mut StoreLookup::new(Source::Batch(batch)))?;
+    // Searchable from now on: in the store, then in memory (the index holds exactly the
+    // searchable items of its loaded time buckets). Recorded before the story, whose
+    // distances are computed from the stored fingerprints.
+    let indexed = index.dedup.indexable(features);
+    batch.record_dedup(id, &columns(features, indexed, time, verdict.similarity))?;
     let story = batch.assign_story(id, &verdict.decision, now)?;
     for from in &verdict.merge {
         tracing::debug!(story_id = story.0, merged = from.0, item_id = id.0, "item bridges two stories: merged");
         batch.merge_stories(*from, story)?;
     }
-    // Searchable from now on: in the store, then in memory (the index holds exactly the
-    // searchable items of its loaded time buckets).
-    let indexed = index.dedup.indexable(features);
-    batch.record_dedup(id, &columns(features, indexed, time))?;
-    batch.record_similarity(id, verdict.similarity)?;
     if indexed {
         index.dedup.insert(features.fingerprint.simhash, features.lead, time);
     }
@@ -337,20 +337,21 @@ pub(crate) fn refeature(
     let features = item.profile.features(index.template(batch, feed)?);
     let time = window_time(item.raw.published_at, now);
     let indexed = index.dedup.indexable(&features);
-    batch.record_dedup(id, &columns(&features, indexed, time))?;
+    batch.record_dedup(id, &columns(&features, indexed, time, None))?;
     if indexed {
         index.dedup.insert(features.fingerprint.simhash, features.lead, time);
     }
     Ok(())
 }
 
-fn columns(features: &Features, searchable: bool, time: i64) -> DedupColumns {
+fn columns(features: &Features, searchable: bool, time: i64, similarity: Option<f64>) -> DedupColumns {
     DedupColumns {
         fingerprint: features.fingerprint,
         word_count: features.word_count,
         lead: searchable.then_some(features.lead),
         sketch: features.sketch.to_bytes(),
         time,
+        similarity,
     }
 }
 

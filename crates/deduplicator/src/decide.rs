@@ -18,9 +18,11 @@
 //! always arrive in publication order (an archive, a feed that lists old stories, a refetch).
 //! So the in-memory index holds *time buckets* of a quarter window each: a decision first makes
 //! sure every bucket within the window of its item is loaded (from SQLite, through the
-//! lookup), and when more than [`MAX_LOADED_BUCKETS`] are loaded, the least recently used one
-//! is dropped. A live feed reader thus keeps about the last window and a quarter in memory; an
-//! archive import keeps at most three windows' worth, whatever its order.
+//! lookup). Buckets stay loaded while the index is small (see [`RESIDENT_FINGERPRINTS`]);
+//! beyond that, the least recently used buckets are dropped down to [`MAX_LOADED_BUCKETS`].
+//! A large live feed reader thus keeps about the last window and a quarter in memory, and a
+//! large archive import at most three windows' worth, whatever its order; a small database
+//! is simply held whole (reloading buckets back and forth would cost more than it saves).
 //!
 //! Ties are broken by item id (the earliest stored wins), so the same inputs in the same order
 //! give the same stories.
@@ -47,11 +49,19 @@ pub struct DedupConfig {
     pub min_words_for_near: u32,
     /// Exact and near matches only between items published at most this many seconds apart.
     pub window_secs: i64,
+    /// Fingerprints the in-memory index holds before it drops time buckets it has not needed
+    /// lately (see the module documentation).
+    pub resident_fingerprints: usize,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        DedupConfig { max_distance: 8, min_words_for_near: 8, window_secs: 30 * 86400 }
+        DedupConfig {
+            max_distance: 8,
+            min_words_for_near: 8,
+            window_secs: 30 * 86400,
+            resident_fingerprints: RESIDENT_FINGERPRINTS,
+        }
     }
 }
 
@@ -177,9 +187,13 @@ pub struct Considered {
 /// Time buckets per window (see the module documentation).
 const BUCKETS_PER_WINDOW: i64 = 4;
 
-/// Buckets held in memory at most. A decision needs the `2 * BUCKETS_PER_WINDOW + 1` buckets
-/// around its item; three more let a batch that alternates between two periods keep both.
+/// Buckets held in memory at most, once the index is large. A decision needs the
+/// `2 * BUCKETS_PER_WINDOW + 1` buckets around its item; three more let a batch that moves
+/// back and forth between nearby periods keep them.
 pub const MAX_LOADED_BUCKETS: usize = 2 * BUCKETS_PER_WINDOW as usize + 4;
+
+/// Fingerprints the index may hold before it drops buckets, by default (about 50 MB).
+pub const RESIDENT_FINGERPRINTS: usize = 1_000_000;
 
 /// The in-memory part of deduplication: the fingerprint indexes and the settings.
 #[derive(Debug, Default)]
@@ -284,7 +298,8 @@ impl Deduplicator {
             self.simhashes.extend(&simhashes);
             self.leads.extend(&leads);
         }
-        while self.buckets.len() > MAX_LOADED_BUCKETS {
+        let crowded = self.simhashes.len() > self.config.resident_fingerprints;
+        while crowded && self.buckets.len() > MAX_LOADED_BUCKETS {
             let Some((&oldest, _)) =
                 self.buckets.iter().filter(|(b, _)| !needed.contains(b)).min_by_key(|(b, used)| (**used, **b))
             else {
@@ -669,6 +684,29 @@ mod tests {
         assert_eq!(method(&v), MatchMethod::Near);
         assert!([s1, s2].contains(&s3));
         assert_eq!(v.merge, [if s3 == s1 { s2 } else { s1 }]);
+    }
+
+    #[test]
+    fn time_buckets_load_on_demand_and_the_least_recently_used_go() {
+        let mut w = World::new();
+        w.dedup = Deduplicator::new(DedupConfig {
+            window_secs: 4 * 86400,
+            resident_fingerprints: 0,
+            ..DedupConfig::default()
+        });
+        let day = 86400;
+        // Stories in ten periods far apart, then a repost of the first one.
+        let mut first = None;
+        for period in 0..10 {
+            let text = format!("{STORY}\nperiod {period} of the series of unrelated words number {period}");
+            let (_, story) = w.add_at(1, &text, &[], period * 100 * day);
+            first.get_or_insert(story);
+            assert!(w.dedup.loaded_buckets() <= MAX_LOADED_BUCKETS);
+        }
+        assert!(w.dedup.len() < 10, "old periods were dropped: {}", w.dedup.len());
+        let repost = format!("{STORY}\nperiod 0 of the series of unrelated words number 0\nshare this");
+        let (v, story) = w.add_at(2, &repost, &[], day);
+        assert_eq!((method(&v), Some(story)), (MatchMethod::Near, first), "the first period was loaded again");
     }
 
     #[test]

@@ -178,8 +178,50 @@ impl<'a> FeedBatch<'a> {
         self.tx
             .prepare_cached("UPDATE items SET story_id = ?2, match_method = ?3, matched_item_id = ?4 WHERE id = ?1")?
             .execute(params![item.0, story.0, decision.method().as_str(), matched.map(|m| m.0)])?;
-        self.refresh_story(story)?;
+        if matched.is_none() || !self.join_in_place(story, item)? {
+            self.refresh_story(story)?;
+        }
         Ok(story)
+    }
+
+    /// Brings a story up to date after `item` joined it, without reading its other members,
+    /// when the item does not take over as canonical (the common case: reposts come after the
+    /// original). Returns false when the story needs a full [`FeedBatch::refresh_story`].
+    fn join_in_place(&self, story: StoryId, item: ItemId) -> Result<bool> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT c.id, COALESCE(c.published_at, c.fetched_at), c.word_count, c.fingerprint, \
+                        COALESCE(x.published_at, x.fetched_at), x.word_count, x.fingerprint, x.fetched_at \
+                 FROM stories s JOIN items c ON c.id = s.canonical_item_id AND c.story_id = s.id, items x \
+                 WHERE s.id = ?1 AND x.id = ?2 AND c.id != x.id",
+            )?
+            .query_row(params![story.0, item.0], |r| {
+                Ok((
+                    (r.get::<_, String>(1)?, -r.get::<_, i64>(2)?, r.get::<_, i64>(0)?),
+                    from_sql_u64(r.get(3)?),
+                    (r.get::<_, String>(4)?, -r.get::<_, i64>(5)?, item.0),
+                    from_sql_u64(r.get(6)?),
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .optional()?;
+        // The canonical item is the earliest published (the longest text, then the first
+        // stored, among equals): the same order as refresh_story's.
+        let Some((canonical, canonical_fp, joining, fp, fetched_at)) = row else { return Ok(false) };
+        if joining < canonical {
+            return Ok(false);
+        }
+        self.tx
+            .prepare_cached(
+                "UPDATE stories SET item_count = item_count + 1, first_seen_at = min(first_seen_at, ?2), \
+                                    last_seen_at = max(last_seen_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![story.0, fetched_at])?;
+        self.tx
+            .prepare_cached("UPDATE items SET distance = ?2 WHERE id = ?1")?
+            .execute(params![item.0, (fp ^ canonical_fp).count_ones()])?;
+        Ok(true)
     }
 
     /// Takes `item` out of its story (before re-deciding it). A story left empty is deleted.
@@ -408,6 +450,50 @@ mod tests {
         batch.commit().unwrap();
         let n: i64 = store.conn().query_row("SELECT count(*) FROM stories", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn joining_in_place_agrees_with_a_full_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let (f, _) = store.add_feed("f", Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap()).unwrap();
+        let batch = store.begin().unwrap();
+        let snapshot = |batch: &FeedBatch<'_>| -> (i64, i64, String, String, Vec<Option<i64>>) {
+            let s = batch
+                .tx
+                .query_row("SELECT canonical_item_id, item_count, first_seen_at, last_seen_at FROM stories", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .unwrap();
+            let mut stmt = batch.tx.prepare("SELECT distance FROM items ORDER BY id").unwrap();
+            let d = stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<Vec<_>>>().unwrap();
+            (s.0, s.1, s.2, s.3, d)
+        };
+        let mut story = None;
+        // Published at 5h, then later ones (joined in place), then an earlier one (takes over).
+        for (n, (hour, fetched_day, fp)) in
+            [(5, 3, 0b0u64), (9, 2, 0b111), (7, 5, 0b1), (2, 4, 0b11)].into_iter().enumerate()
+        {
+            let (r, c) = (raw(&format!("g{n}"), hour, "x"), clean("x"));
+            let now = Utc.with_ymd_and_hms(2026, 1, fetched_day, 0, 0, 0).unwrap();
+            let fingerprint = Fingerprint { simhash: fp, content_hash: n as u64 };
+            let id =
+                batch.insert_item(&NewItem { feed: f, raw: &r, clean: &c, fingerprint, word_count: 1 }, now).unwrap();
+            let decision = match story {
+                None => Decision::NewStory,
+                Some(s) => Decision::Join { story: s, matched_item: ItemId(1), method: MatchMethod::Near, distance: 0 },
+            };
+            story = Some(batch.assign_story(id, &decision, now).unwrap());
+            let incremental = snapshot(&batch);
+            batch.refresh_story(story.unwrap()).unwrap();
+            assert_eq!(incremental, snapshot(&batch), "after item {n}");
+        }
+        let (canonical, count, first, last, distances) = snapshot(&batch);
+        assert_eq!(
+            (canonical, count, first.as_str(), last.as_str()),
+            (4, 4, "2026-01-02T00:00:00Z", "2026-01-05T00:00:00Z")
+        );
+        assert_eq!(distances, [Some(2), Some(1), Some(1), Some(0)]);
     }
 
     #[test]

@@ -25,13 +25,15 @@ pub struct DedupRow {
 }
 
 /// What the deduplicator records for an item (see [`FeedBatch::record_dedup`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DedupColumns {
     pub fingerprint: Fingerprint,
     pub word_count: u32,
     pub lead: Option<u64>,
     pub sketch: Vec<u8>,
     pub time: i64,
+    /// Verified similarity to the item it matched (`items.similarity`).
+    pub similarity: Option<f64>,
 }
 
 /// How to find stored items.
@@ -63,14 +65,19 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DedupRow> {
 
 /// Items that belong to a story and have `key`, in id order, at most `limit`.
 fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupRow>) -> Result<()> {
-    // Each query is written so that SQLite uses the matching index of migration 2 (partial
-    // indexes need their WHERE clause repeated).
+    // Each query repeats the WHERE clause of the partial index it should use: otherwise SQLite
+    // can only prove the index applies from the bound value, and then prepares the statement
+    // again for every value bound to it.
     let (sql, value): (&str, rusqlite::types::Value) = match key {
-        DedupKey::CanonicalLink(l) => ("WHERE canonical_link = ?1", l.to_string().into()),
-        DedupKey::PlatformId(p) => ("WHERE platform_id = ?1", p.to_string().into()),
+        DedupKey::CanonicalLink(l) => {
+            ("WHERE canonical_link = ?1 AND canonical_link IS NOT NULL", l.to_string().into())
+        }
+        DedupKey::PlatformId(p) => ("WHERE platform_id = ?1 AND platform_id IS NOT NULL", p.to_string().into()),
         DedupKey::ContentHash(h) => ("WHERE content_hash = ?1", to_sql_u64(h).into()),
         DedupKey::Fingerprint(f) => ("WHERE fingerprint = ?1 AND lead_fingerprint IS NOT NULL", to_sql_u64(f).into()),
-        DedupKey::LeadFingerprint(f) => ("WHERE lead_fingerprint = ?1", to_sql_u64(f).into()),
+        DedupKey::LeadFingerprint(f) => {
+            ("WHERE lead_fingerprint = ?1 AND lead_fingerprint IS NOT NULL", to_sql_u64(f).into())
+        }
     };
     let mut stmt = conn.prepare_cached(&format!("{ROW} {sql} AND story_id IS NOT NULL ORDER BY id LIMIT ?2"))?;
     for r in stmt.query_map(params![value, limit as i64], row)? {
@@ -92,13 +99,14 @@ impl FeedBatch<'_> {
         find(self.tx(), key, limit, out)
     }
 
-    /// Records what the deduplicator computed for an item: its fingerprints, word count,
-    /// sketch and window time. A `lead` of `None` leaves it out of fingerprint searches.
+    /// Records what the deduplicator computed for an item (one row write): its fingerprints,
+    /// word count, sketch, window time and verified similarity. A `lead` of `None` leaves it
+    /// out of fingerprint searches.
     pub fn record_dedup(&self, item: ItemId, c: &DedupColumns) -> Result<()> {
         self.tx()
             .prepare_cached(
                 "UPDATE items SET fingerprint = ?2, content_hash = ?3, word_count = ?4, lead_fingerprint = ?5, \
-                                  sketch = ?6, dedup_time = ?7 WHERE id = ?1",
+                                  sketch = ?6, dedup_time = ?7, similarity = ?8 WHERE id = ?1",
             )?
             .execute(params![
                 item.0,
@@ -107,7 +115,8 @@ impl FeedBatch<'_> {
                 c.word_count,
                 c.lead.map(to_sql_u64),
                 c.sketch,
-                c.time
+                c.time,
+                c.similarity
             ])?;
         Ok(())
     }
@@ -116,14 +125,6 @@ impl FeedBatch<'_> {
     /// it again.
     pub fn make_unsearchable(&self, item: ItemId) -> Result<()> {
         self.tx().prepare_cached("UPDATE items SET lead_fingerprint = NULL WHERE id = ?1")?.execute([item.0])?;
-        Ok(())
-    }
-
-    /// Records the verified similarity of an item to the item it matched.
-    pub fn record_similarity(&self, item: ItemId, similarity: Option<f64>) -> Result<()> {
-        self.tx()
-            .prepare_cached("UPDATE items SET similarity = ?2 WHERE id = ?1")?
-            .execute(params![item.0, similarity])?;
         Ok(())
     }
 
@@ -403,6 +404,7 @@ mod tests {
                 lead: (i < 2).then_some(100 + i as u64),
                 sketch: vec![1, 2, 3],
                 time: 1000 + i as i64,
+                similarity: None,
             };
             batch.record_dedup(id, &columns).unwrap();
             stories.push(batch.assign_story(id, &Decision::NewStory, now).unwrap());
@@ -436,8 +438,16 @@ mod tests {
             now,
         );
         let moved = moved.unwrap();
+        let columns = DedupColumns {
+            fingerprint: Fingerprint { simhash: 0, content_hash: 0 },
+            word_count: 1,
+            lead: None,
+            sketch: Vec::new(),
+            time: 0,
+            similarity: Some(0.93),
+        };
+        batch.record_dedup(moved, &columns).unwrap();
         batch.assign_story(moved, &join, now).unwrap();
-        batch.record_similarity(moved, Some(0.93)).unwrap();
         batch.merge_stories(stories[1], stories[0]).unwrap();
         batch.commit().unwrap();
         let (count, n_stories): (i64, i64) = store
