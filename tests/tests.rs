@@ -13,6 +13,10 @@ mod pipeline;
 // Feed lists, local ingestion, and the read commands (stories, show, search, stats, export).
 mod commands;
 
+// Deduplication end to end: edited reposts, shared footers, canonical items, re-runs,
+// algorithm upgrades, and `show` / `explain`.
+mod dedup;
+
 // Boilerplate removal end to end: templates learned across runs, reprocess, per-feed rules.
 mod normalise;
 
