@@ -387,7 +387,7 @@ mod tests {
     fn per_feed_rules_and_learning_settings() {
         let c = Config::from_toml(
             "[normalise.learn]\nmin_stories = 4\n\n[[normalise.feed]]\nurl = \"https://example.org/feed.xml\"\n\
-             [[normalise.feed.rule]]\nid = \"example.footer\"\nwhere = \"tail\"\npattern = '^brought to you by example'\n\
+             [[normalise.feed.rule]]\nid = \"example.footer\"\nwhere = \"tail\"\npattern = '^the example weekly wrap'\n\
              comment = \"Example's own footer\"\n",
             None,
         )
@@ -403,14 +403,14 @@ mod tests {
             title: None,
             published_at: None,
             updated_at: None,
-            body: "The story.\nBrought to you by Example".into(),
+            body: "The story.\nThe Example Weekly Wrap".into(),
             body_kind: newsdedup_model::BodyKind::Text,
             platform_id: None,
         };
         let for_feed = Normaliser::finish(&n.analyse(Some("https://example.org/feed.xml"), &raw), &Default::default());
         assert_eq!(for_feed.clean_text, "The story.");
         let elsewhere = Normaliser::finish(&n.analyse(Some("https://other.org/feed.xml"), &raw), &Default::default());
-        assert_eq!(elsewhere.clean_text, "The story.\nBrought to you by Example");
+        assert_eq!(elsewhere.clean_text, "The story.\nThe Example Weekly Wrap");
         // A bad pattern in a feed rule is an error naming the feed.
         let bad = Config::from_toml(
             "[[normalise.feed]]\nurl = \"https://example.org/feed.xml\"\n[[normalise.feed.rule]]\nid = \"x\"\n\

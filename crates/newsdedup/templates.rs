@@ -210,7 +210,8 @@ impl Learner {
     }
 
     /// Adds to `template` what other feeds know of the lines of `analyses`: their template
-    /// lines, and short lines many feeds repeat.
+    /// lines and frames, short lines many feeds repeat; and the titles of `analyses` (a line
+    /// that is another item's headline is a link to another story).
     pub fn with_other_feeds<'a>(
         &self,
         batch: &FeedBatch<'_>,
@@ -218,10 +219,15 @@ impl Learner {
         analyses: impl Iterator<Item = &'a Analysis>,
         template: Template,
     ) -> Result<Template> {
-        let mut shapes: Vec<Shape> = analyses.flat_map(|a| a.learnable_shapes().into_iter().map(|(s, _)| s)).collect();
+        let analyses: Vec<&Analysis> = analyses.collect();
+        let mut shapes: Vec<Shape> =
+            analyses.iter().flat_map(|a| a.learnable_shapes().into_iter().map(|(s, _)| s)).collect();
         shapes.sort_unstable_by_key(|s| s.key);
         shapes.dedup_by_key(|s| s.key);
-        let keys: Vec<u64> = shapes.iter().map(|s| s.key).collect();
+        let mut keys: Vec<u64> = shapes.iter().map(|s| s.key).collect();
+        keys.extend(analyses.iter().flat_map(|a| a.frame_keys()));
+        keys.sort_unstable();
+        keys.dedup();
         let short: Vec<u64> = shapes.iter().filter(|s| s.words <= COMMON_LINE_WORDS).map(|s| s.key).collect();
         let foreign = batch.template_lines_elsewhere(feed, &keys)?;
         let common = batch
@@ -229,7 +235,8 @@ impl Learner {
             .into_iter()
             .filter(|(_, feeds, stories)| is_common(*feeds, *stories))
             .map(|(shape, _, _)| shape);
-        Ok(template.with_foreign(foreign).with_common(common))
+        let titles = analyses.iter().map(|a| a.clean_title.as_str());
+        Ok(template.with_foreign(foreign).with_common(common).with_titles(titles))
     }
 
     /// Forgets a feed's statistics and counts its stored items again, as one batch.
@@ -261,6 +268,11 @@ impl Learner {
             for line in &a.lines {
                 if stats.is_template(line.shape.key, &self.settings) {
                     examples.entry(line.shape.key).or_insert(&line.text);
+                }
+                for &frame in line.frames.keys() {
+                    if stats.is_template(frame, &self.settings) {
+                        examples.entry(frame).or_insert(&line.text);
+                    }
                 }
                 if let Some(tail) = &line.tail {
                     if stats.is_template(tail.shape.key, &self.settings) {

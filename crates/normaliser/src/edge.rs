@@ -147,10 +147,16 @@ fn is_keyword_wall(text: &str) -> bool {
     if separators < 5 || text.chars().count() > 40 * (separators + 1) {
         return false;
     }
-    let body = match text.split_once(':') {
-        Some((label, rest)) if word_count(label) <= 2 => rest,
-        _ => text,
+    let (body, labelled) = match text.split_once(':') {
+        Some((label, rest)) if word_count(label) <= 2 => (rest, true),
+        _ => (text, false),
     };
+    // A sentence that lists things ("The ban covers dairy products, bottled water, …") ends
+    // like one; a pasted list of keywords does not, unless a label says what it is.
+    let end = text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '»' | '”' | ')'));
+    if !labelled && end.ends_with(['.', '!', '?', '…']) {
+        return false;
+    }
     // Split at ", " (not inside numbers such as "3,5"), ";", "|".
     let segments: Vec<&str> = body
         .split(", ")
@@ -220,6 +226,13 @@ mod tests {
             "G Thomas (Toulouse, capt); K Morgan (Newport-Gwent), T Shanklin (Cardiff), G Henson (Neath-Swansea), \
                     S Williams (Neath-Swansea); S Jones (Clermont Auvergne)";
         assert_eq!(kind(team), EdgeKind::Content);
+        // A sentence that lists things ends like a sentence.
+        let sentence = "The ban covers dairy products, bottled water, fresh fruit, frozen vegetables, canned fish, \
+                        baby food and pet food.";
+        assert_eq!(kind(sentence), EdgeKind::Content);
+        let list = "dairy products, bottled water, fresh fruit, frozen vegetables, canned fish, baby food";
+        assert_eq!(kind(list), EdgeKind::Strong("edge.keywords"));
+        assert_eq!(kind(&format!("{list}.")), EdgeKind::Content);
         // Numbers with decimal commas are not list separators.
         let rates = "Курс доллара расчетами \"завтра\" на 10.16 мск падает на 3,5 рубля, до 96,70 рубля, юаня – на 46 \
                      копеек, до 13,25 рубля, евро – на 3,63 рубля, до 105,3 рубля.";

@@ -74,6 +74,10 @@ pub struct FeedStats {
     new_anchors: Vec<u64>,
 }
 
+/// The `words` recorded for a frame (see [`crate::shape::frames_of`]): a few words, held to
+/// the share of a short line.
+pub const FRAME_WORDS: u16 = 0;
+
 /// Anchors per item: a few of its rarest lines, so a repost missing one paragraph still meets
 /// its original.
 const ANCHORS_PER_ITEM: usize = 3;
@@ -81,21 +85,29 @@ const ANCHORS_PER_ITEM: usize = 3;
 impl FeedStats {
     /// Counts a batch of items of the feed (items already counted must not be passed again).
     pub fn observe<'a>(&mut self, items: impl IntoIterator<Item = &'a Analysis>) {
-        let items: Vec<Vec<(u64, usize)>> = items
+        // (key, longest line, is a frame) per item.
+        let items: Vec<Vec<(u64, usize, bool)>> = items
             .into_iter()
             .map(|a| {
                 let shapes = a.learnable_shapes();
+                let frames = a.frame_keys();
+                let since = self.stories;
                 for (shape, _) in &shapes {
-                    let since = self.stories;
                     self.lines.entry(shape.key).or_insert(LineStat { items: 0, stories: 0, since, words: shape.words });
                 }
-                shapes.into_iter().map(|(s, len)| (s.key, len)).collect()
+                for &key in &frames {
+                    self.lines.entry(key).or_insert(LineStat { items: 0, stories: 0, since, words: FRAME_WORDS });
+                }
+                let mut keys: Vec<(u64, usize, bool)> =
+                    shapes.into_iter().map(|(s, len)| (s.key, len, false)).collect();
+                keys.extend(frames.into_iter().map(|k| (k, 0, true)));
+                keys
             })
             .collect();
         // The whole batch is evidence at once: item counts first, so that anchors are chosen
         // with every copy of every line in view.
         for shapes in &items {
-            for &(key, _) in shapes {
+            for &(key, _, _) in shapes {
                 if let Some(stat) = self.lines.get_mut(&key) {
                     stat.items += 1;
                 }
@@ -103,9 +115,10 @@ impl FeedStats {
             }
         }
         for shapes in &items {
-            let Some(min_items) = shapes.iter().map(|(k, _)| self.lines[k].items).min() else { continue };
-            let mut rarest: Vec<(u64, usize)> =
-                shapes.iter().copied().filter(|(k, _)| self.lines[k].items == min_items).collect();
+            // Anchors are lines: a frame is a pattern many different lines share.
+            let lines = || shapes.iter().filter(|(_, _, frame)| !frame).map(|&(k, len, _)| (k, len));
+            let Some(min_items) = lines().map(|(k, _)| self.lines[&k].items).min() else { continue };
+            let mut rarest: Vec<(u64, usize)> = lines().filter(|(k, _)| self.lines[k].items == min_items).collect();
             rarest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             rarest.truncate(ANCHORS_PER_ITEM);
             let seen = rarest.iter().any(|(k, _)| self.anchors.contains(k));
@@ -118,7 +131,7 @@ impl FeedStats {
                 continue;
             }
             self.stories += 1;
-            for (key, _) in shapes {
+            for (key, _, _) in shapes {
                 if let Some(stat) = self.lines.get_mut(key) {
                     stat.stories += 1;
                 }
@@ -180,6 +193,8 @@ pub struct Template {
     shapes: HashSet<u64>,
     foreign: HashSet<u64>,
     common: HashSet<u64>,
+    /// Folded titles of other items (see [`Template::with_titles`]), hashed.
+    titles: HashSet<u64>,
 }
 
 impl Template {
@@ -199,6 +214,24 @@ impl Template {
         self
     }
 
+    /// Adds the clean titles of other items: a line at an item's edge that is another story's
+    /// headline belongs to a list of links to other stories. Titles of fewer than
+    /// [`MIN_TITLE_CHARS`] characters are left out ("Analysis" is a subheading too).
+    pub fn with_titles<'a>(mut self, clean_titles: impl IntoIterator<Item = &'a str>) -> Template {
+        self.titles.extend(
+            clean_titles
+                .into_iter()
+                .filter(|t| t.chars().count() >= MIN_TITLE_CHARS)
+                .map(|t| title_key(&crate::fold::fold_line(t))),
+        );
+        self
+    }
+
+    /// True when the folded line is the title of an item given to [`Template::with_titles`].
+    pub fn is_title(&self, folded_line: &str) -> bool {
+        !self.titles.is_empty() && self.titles.contains(&title_key(folded_line))
+    }
+
     /// A short line many feeds repeat.
     pub fn is_common(&self, key: u64) -> bool {
         self.common.contains(&key)
@@ -215,7 +248,7 @@ impl Template {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.shapes.is_empty() && self.foreign.is_empty() && self.common.is_empty()
+        self.shapes.is_empty() && self.foreign.is_empty() && self.common.is_empty() && self.titles.is_empty()
     }
 
     /// The number of this feed's template shapes.
@@ -227,6 +260,22 @@ impl Template {
     pub fn shapes(&self) -> impl Iterator<Item = u64> + '_ {
         self.shapes.iter().copied()
     }
+}
+
+/// Titles shorter than this are not used as evidence (see [`Template::with_titles`]).
+pub const MIN_TITLE_CHARS: usize = 16;
+
+/// The key of a folded title: its words (letters and digits), so that punctuation and quotes
+/// do not matter.
+fn title_key(folded: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for w in folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        for b in w.bytes().chain(std::iter::once(b' ')) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 #[cfg(test)]
@@ -291,7 +340,11 @@ mod tests {
         assert!(template.contains(key_of(&items[0], 2)));
         assert!(template.contains(key_of(&items[0], 3)));
         assert!(!template.contains(key_of(&items[0], 0)));
-        assert_eq!(template.len(), 2);
+        // ...and the frame of the second ("Ditonton … kali"), nothing of the story.
+        let frames = items[0].lines[3].frames.keys();
+        assert!(!frames.is_empty() && frames.iter().all(|k| template.contains(*k)));
+        assert!(items[0].lines[..2].iter().all(|l| l.frames.is_empty()));
+        assert_eq!(template.len(), 2 + frames.len());
         let clean = Normaliser::finish(&items[3], &template);
         assert_eq!(clean.clean_text.lines().count(), 2);
         assert!(clean.removed.iter().all(|r| r.rule == crate::TEMPLATE_RULE));

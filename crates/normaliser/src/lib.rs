@@ -8,11 +8,19 @@
 //! 1. rule packs ([`rules`]): patterns for known kinds of boilerplate, per language, plus the
 //!    user's own packs and per-feed rules;
 //! 2. learned templates ([`learn`]): the lines a feed repeats across its different stories,
-//!    whatever the language, compared by [shape](shape);
+//!    whatever the language, compared by [shape](shape), and the [frames](shape::frames_of) it
+//!    repeats at the edges ("Posted in … | Tagged …" with other words each time);
 //! 3. edges ([`edge`]): at the head and the tail of an item, a block of lines that look like
 //!    boilerplate (link lists, contact lines, hashtag and keyword walls, banners) is cut, while
 //!    the same line in the middle of the story stays; a "Read more" link ending the last
 //!    paragraph goes without the paragraph.
+//!
+//! The tail block is peeled from the end until nothing more goes: lines that any layer names,
+//! then a list of headlines under a heading that goes ("More from the blog" and the titles of
+//! other stories, which vary from item to item and so can never be learned), then more
+//! boilerplate above it, and so on. A line that is the title of another item (given with the
+//! template, see [`Template::with_titles`]) is a link to another story at the tail. In the
+//! middle of the story, headlines go only between a heading and a line that both go anywhere.
 //!
 //! It is plain synchronous code. [`Normaliser::analyse`] does the expensive part once per item
 //! (parsing, folding, rule matching, shapes); [`Normaliser::finish`] applies a feed's learned
@@ -36,7 +44,7 @@ use edge::EdgeKind;
 pub use learn::{FeedStats, LearnSettings, LineStat, Template};
 use newsdedup_model::{BodyKind, CleanItem, RawItem, RemovedLine};
 pub use rules::{Place, Rule, RuleError, RuleSet};
-use shape::Shape;
+use shape::{Frames, Shape};
 use std::collections::HashMap;
 
 /// The rule id recorded when a body's first line repeats the title.
@@ -49,6 +57,13 @@ pub const FOREIGN_TEMPLATE_RULE: &str = "learned.other-feed";
 pub const COMMON_RULE: &str = "learned.common";
 /// The rule id recorded when a short link ending a cut paragraph ("…  Read more") goes.
 pub const READ_MORE_RULE: &str = "edge.read-more";
+/// The rule id recorded when a line whose frame the feed repeats ("Posted in … | Tagged …")
+/// goes at an edge.
+pub const FRAME_TEMPLATE_RULE: &str = "learned.frame";
+/// The rule id recorded when a line that is another item's title goes at an edge.
+pub const OTHER_TITLE_RULE: &str = "learned.other-title";
+/// The rule id recorded for a title listed under a heading that went ("Related posts:").
+pub const LISTED_RULE: &str = "edge.listed";
 /// The rule id recorded for a weak-looking line cut along with an edge block.
 pub const EDGE_BLOCK_RULE: &str = "edge.block";
 
@@ -102,6 +117,8 @@ pub struct AnalysedLine {
     pub text: String,
     pub folded: String,
     pub shape: Shape,
+    /// The line's frames (see [`shape::frames_of`]): learned only at an item's edges.
+    pub frames: Frames,
     pub rule: Option<RuleHit>,
     pub edge: EdgeKind,
     pub tail: Option<TailPhrase>,
@@ -133,17 +150,31 @@ impl Analysis {
         v
     }
 
-    /// The distinct learnable shape keys of the item.
+    /// The distinct frame keys of the item's lines (see [`shape::frames_of`]).
+    pub fn frame_keys(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.lines.iter().flat_map(|l| l.frames.keys().iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The distinct keys the learned statistics count for the item: its learnable shapes and
+    /// its frames.
     pub fn shape_keys(&self) -> impl Iterator<Item = u64> {
-        self.learnable_shapes().into_iter().map(|(s, _)| s.key)
+        self.learnable_shapes().into_iter().map(|(s, _)| s.key).chain(self.frame_keys())
     }
 
     /// True when any line (or trailing phrase) of the item is in `template` (its own feed's
-    /// or another's).
+    /// or another's), or is the title of another item.
     pub fn touches(&self, template: &Template) -> bool {
         let hit = |k: u64| template.contains(k) || template.is_foreign(k) || template.is_common(k);
         !template.is_empty()
-            && self.lines.iter().any(|l| hit(l.shape.key) || l.tail.as_ref().is_some_and(|t| hit(t.shape.key)))
+            && self.lines.iter().any(|l| {
+                hit(l.shape.key)
+                    || l.tail.as_ref().is_some_and(|t| hit(t.shape.key))
+                    || l.frames.keys().iter().any(|k| hit(*k))
+                    || template.is_title(&l.folded)
+            })
     }
 }
 
@@ -160,6 +191,17 @@ enum Mark {
     },
     /// Another feed's template line: boilerplate in an edge block only.
     Foreign,
+    /// A line whose frame is the feed's template: boilerplate in an edge block only.
+    Frame,
+    /// A line that is the title of another item (a related-stories list): boilerplate in an
+    /// edge block, or under a heading that goes.
+    OtherTitle,
+    /// A title-like line listed under a heading that goes (see [`listed_run`]): it goes with
+    /// the heading in an edge block.
+    Listed,
+    /// A title-like line in the middle, listed under a heading that goes anywhere and followed
+    /// by a line that goes anywhere.
+    ListedInside,
     /// A short line many feeds repeat: boilerplate anywhere.
     Common,
     Edge(EdgeKind),
@@ -212,7 +254,8 @@ impl Normaliser {
                 let rule = self.rule_for(feed_rules, &folded);
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
                 let tail = self.tail_phrase(feed_rules, &line, &folded_title);
-                AnalysedLine { text: line.text, folded, shape, rule, edge, tail }
+                let frames = shape::frames_of(&folded, &folded_title);
+                AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail }
             })
             .collect();
         Analysis { lines, clean_title, canonical_link: item.link.as_deref().map(link::canonical_link) }
@@ -252,38 +295,13 @@ impl Normaliser {
     /// rules had to say is in the analysis already, so this needs no normaliser.
     pub fn finish(analysis: &Analysis, template: &Template) -> CleanItem {
         let lines = &analysis.lines;
-        let mut marks: Vec<Mark> = lines
-            .iter()
-            .map(|l| match &l.rule {
-                Some(RuleHit { place: Place::Any, .. }) => Mark::Rule,
-                _ if l.shape.learnable && template.contains(l.shape.key) => {
-                    Mark::Template { short: l.shape.words <= MAX_TEMPLATE_WORDS_INSIDE }
-                }
-                Some(RuleHit { place, .. }) => Mark::RuleAtEdge(*place),
-                None if l.shape.learnable
-                    && l.shape.words <= learn::COMMON_LINE_WORDS
-                    && template.is_common(l.shape.key) =>
-                {
-                    Mark::Common
-                }
-                None if l.shape.learnable
-                    && l.shape.words <= MAX_TEMPLATE_WORDS_INSIDE
-                    && template.is_foreign(l.shape.key) =>
-                {
-                    Mark::Foreign
-                }
-                None => Mark::Edge(l.edge),
-            })
-            .collect();
-        let in_block = |m: &Mark, end: Place| match m {
-            Mark::Rule | Mark::Template { .. } | Mark::Foreign | Mark::Common => true,
-            Mark::RuleAtEdge(p) => *p == end,
-            Mark::Edge(k) => !k.is_content(),
-        };
-        // A block goes only if it holds something more than weak looks.
-        let anchors_block = |m: &Mark| !matches!(m, Mark::Edge(EdgeKind::Weak(_) | EdgeKind::Content));
-
+        let own_title = fold::fold_line(&analysis.clean_title);
+        let mut marks: Vec<Mark> = lines.iter().map(|l| mark_of(l, template, &own_title)).collect();
         let n = lines.len();
+
+        // The head block: the lines before the story that are boilerplate of some kind. (A
+        // list of titles under a heading is not looked for here: short lines before the
+        // story are its own dateline, venue or subtitle more often than links elsewhere.)
         let mut head_len = marks.iter().take_while(|m| in_block(m, Place::Head)).count();
         // A short label right before the story ("From the wires:") introduces it.
         if head_len > 0 && head_len < n {
@@ -294,9 +312,35 @@ impl Normaliser {
         if !marks[..head_len].iter().any(anchors_block) {
             head_len = 0;
         }
-        let mut tail_start = n - marks[head_len..].iter().rev().take_while(|m| in_block(m, Place::Tail)).count();
+        // The tail block, peeled from the end: the run of lines that are boilerplate of some
+        // kind, then a list of titles under a heading that goes with it, until nothing more
+        // goes.
+        let mut tail_start = n;
+        loop {
+            let run = marks[head_len..tail_start].iter().rev().take_while(|m| in_block(m, Place::Tail)).count();
+            tail_start -= run;
+            // A list of titles ending here, under a heading that goes.
+            let Some(start) = listed_before(lines, &marks, head_len, tail_start) else { break };
+            marks[start..tail_start].iter_mut().for_each(|m| *m = Mark::Listed);
+            tail_start = start;
+        }
         if !marks[tail_start..].iter().any(anchors_block) {
             tail_start = n;
+        }
+        // In the middle, a list under a heading that goes anywhere goes when the line after it
+        // goes anywhere too ("Read also:" / a title / "Advertisement").
+        let mut i = head_len;
+        while i < tail_start {
+            if goes_anywhere(&marks[i]) {
+                if let Some(end) = listed_after(lines, &marks, Some(i), tail_start, Place::Any) {
+                    if end < tail_start && goes_anywhere(&marks[end]) {
+                        marks[i + 1..end].iter_mut().for_each(|m| *m = Mark::ListedInside);
+                        i = end;
+                        continue;
+                    }
+                }
+            }
+            i += 1;
         }
 
         let mut kept: Vec<usize> = Vec::with_capacity(n);
@@ -305,7 +349,7 @@ impl Normaliser {
         for (i, (line, mark)) in lines.iter().zip(&marks).enumerate() {
             let at_edge = i < head_len || i >= tail_start;
             let goes = match mark {
-                Mark::Rule | Mark::Template { short: true } | Mark::Common => true,
+                Mark::Rule | Mark::Template { short: true } | Mark::Common | Mark::ListedInside => true,
                 _ => at_edge,
             };
             if !goes {
@@ -316,7 +360,10 @@ impl Normaliser {
                 Mark::Rule | Mark::RuleAtEdge(_) => line.rule.as_ref().map_or(EDGE_BLOCK_RULE, |r| r.id.as_str()),
                 Mark::Template { .. } => TEMPLATE_RULE,
                 Mark::Foreign => FOREIGN_TEMPLATE_RULE,
+                Mark::Frame => FRAME_TEMPLATE_RULE,
                 Mark::Common => COMMON_RULE,
+                Mark::OtherTitle => OTHER_TITLE_RULE,
+                Mark::Listed | Mark::ListedInside => LISTED_RULE,
                 Mark::Edge(EdgeKind::Strong(id)) => id,
                 Mark::Edge(_) => EDGE_BLOCK_RULE,
             };
@@ -375,6 +422,126 @@ impl Normaliser {
             canonical_link: analysis.canonical_link.clone(),
         }
     }
+}
+
+/// What the layers say of one line, before blocks are formed.
+fn mark_of(l: &AnalysedLine, template: &Template, own_title: &str) -> Mark {
+    let learnable = l.shape.learnable;
+    match &l.rule {
+        Some(RuleHit { place: Place::Any, .. }) => Mark::Rule,
+        _ if learnable && template.contains(l.shape.key) => {
+            Mark::Template { short: l.shape.words <= MAX_TEMPLATE_WORDS_INSIDE }
+        }
+        Some(RuleHit { place, .. }) => Mark::RuleAtEdge(*place),
+        None if learnable && l.shape.words <= learn::COMMON_LINE_WORDS && template.is_common(l.shape.key) => {
+            Mark::Common
+        }
+        None if learnable && template.is_foreign(l.shape.key) => Mark::Foreign,
+        None if l.frames.keys().iter().any(|k| template.contains(*k)) => Mark::Frame,
+        None if l.frames.keys().iter().any(|k| template.is_foreign(*k)) => Mark::Foreign,
+        None if l.folded != own_title && is_title_like(l) && template.is_title(&l.folded) => Mark::OtherTitle,
+        None => Mark::Edge(l.edge),
+    }
+}
+
+/// True when the mark lets a line into the block at the `end` of an item.
+fn in_block(m: &Mark, end: Place) -> bool {
+    match m {
+        Mark::Rule
+        | Mark::Template { .. }
+        | Mark::Foreign
+        | Mark::Frame
+        | Mark::Common
+        | Mark::Listed
+        | Mark::ListedInside => true,
+        // Lists of links to other stories follow the story; a headline before it is its own.
+        Mark::OtherTitle => end != Place::Head,
+        Mark::RuleAtEdge(p) => *p == end,
+        Mark::Edge(k) => !k.is_content(),
+    }
+}
+
+/// A block goes only if it holds something more than weak looks.
+fn anchors_block(m: &Mark) -> bool {
+    !matches!(m, Mark::Edge(EdgeKind::Weak(_) | EdgeKind::Content) | Mark::Listed)
+}
+
+/// True for a line that goes wherever it is.
+fn goes_anywhere(m: &Mark) -> bool {
+    matches!(m, Mark::Rule | Mark::Template { short: true } | Mark::Common)
+}
+
+/// Titles listed under one heading, at most.
+const MAX_LISTED: usize = 12;
+
+/// True when the line could be a headline in a list of stories: a few words, no sentence's
+/// final punctuation, not starting in lowercase.
+fn is_title_like(l: &AnalysedLine) -> bool {
+    let words = l.shape.words;
+    let text = l.text.trim_end_matches(|c: char| c.is_whitespace() || edge::is_pictograph(c));
+    (1..=20).contains(&words)
+        && text.chars().count() <= 160
+        && !text.ends_with(['.', ':', ';', ',', '!'])
+        && text.chars().find(|c| c.is_alphanumeric()).is_some_and(|c| !c.is_lowercase())
+}
+
+/// True when a line that goes at `end` (`Any`: in the middle) can head a list of stories: a
+/// short line that a rule or a learned template names ("Related posts:", "More from the
+/// blog"), not a sentence. Looks alone do not make a heading: "Fixtures:" heads the story's
+/// own list.
+fn is_heading(l: &AnalysedLine, m: &Mark, end: Place) -> bool {
+    let removable = match end {
+        Place::Any => goes_anywhere(m),
+        _ => {
+            in_block(m, end)
+                && matches!(
+                    m,
+                    Mark::Rule
+                        | Mark::RuleAtEdge(_)
+                        | Mark::Template { .. }
+                        | Mark::Foreign
+                        | Mark::Frame
+                        | Mark::Common
+                )
+        }
+    };
+    let text = l.text.trim_end_matches(|c: char| c.is_whitespace() || edge::is_pictograph(c));
+    removable && l.shape.words <= 8 && !text.ends_with(['.', '!', '?'])
+}
+
+/// A line that may be listed under a heading: title-like, with no other opinion on it (or
+/// the title of another item).
+fn listable(l: &AnalysedLine, m: &Mark) -> bool {
+    matches!(m, Mark::Edge(EdgeKind::Content | EdgeKind::Weak(_)) | Mark::OtherTitle | Mark::Listed) && is_title_like(l)
+}
+
+/// When line `heading` heads a list (at the `end` of the item, or `Any`: in the middle), the
+/// end (exclusive, at most `limit`) of the run of title-like lines after it.
+fn listed_after(
+    lines: &[AnalysedLine],
+    marks: &[Mark],
+    heading: Option<usize>,
+    limit: usize,
+    end: Place,
+) -> Option<usize> {
+    let h = heading?;
+    if !is_heading(&lines[h], &marks[h], end) {
+        return None;
+    }
+    let run = (h + 1..limit).take_while(|&j| listable(&lines[j], &marks[j])).take(MAX_LISTED).count();
+    (run > 0).then_some(h + 1 + run)
+}
+
+/// The start of a run of title-like lines ending at `end` (exclusive) that a heading heads,
+/// looking no further back than `floor`.
+fn listed_before(lines: &[AnalysedLine], marks: &[Mark], floor: usize, end: usize) -> Option<usize> {
+    let run = (floor..end).rev().take_while(|&j| listable(&lines[j], &marks[j])).take(MAX_LISTED).count();
+    if run == 0 {
+        return None;
+    }
+    let start = end - run;
+    let h = start.checked_sub(1).filter(|h| *h >= floor)?;
+    is_heading(&lines[h], &marks[h], Place::Tail).then_some(start)
 }
 
 /// The byte offset just after a final ellipsis ("…" or "...") followed by a few words.
@@ -566,6 +733,88 @@ comment = "read more"
         assert!(learn::is_common(3, 24));
         assert!(!learn::is_common(20, 20), "a line of one story reposted by twenty feeds");
         assert!(!learn::is_common(2, 40));
+    }
+
+    #[test]
+    fn titles_listed_under_a_heading_that_goes_go_with_it() {
+        let n = normaliser();
+        // An Italian blog: the story, a heading the feed repeats (learned), plain-text titles
+        // of other stories under it, and a call to subscribe.
+        let body = "Il governo ha approvato la riforma delle pensioni.\n\
+                    Il voto finale è previsto a marzo.\n\
+                    Da non perdere sul blog\n\
+                    Sciopero dei treni lunedì in tutta Italia\n\
+                    Il prezzo del pane aumenta ancora\n\
+                    Please subscribe";
+        let analysis = n.analyse(None, &item(body, BodyKind::Text));
+        let template = Template::new([analysis.lines[2].shape.key]);
+        let clean = Normaliser::finish(&analysis, &template);
+        assert_eq!(
+            clean.clean_text,
+            "Il governo ha approvato la riforma delle pensioni.\nIl voto finale è previsto a marzo."
+        );
+        assert_eq!(rules_of(&clean), [(2, TEMPLATE_RULE), (3, LISTED_RULE), (4, LISTED_RULE), (5, "t.subscribe")]);
+        // Without the heading the titles are the story's own short lines.
+        let body = body.replace("Da non perdere sul blog\n", "");
+        let clean = Normaliser::finish(&n.analyse(None, &item(&body, BodyKind::Text)), &template);
+        assert_eq!(rules_of(&clean), [(4, "t.subscribe")]);
+        // A label alone is no heading: the story's own list under it stays.
+        let body = "Cup draw made.\nFixtures:\nArsenal v Stoke\nChelsea v Birmingham\nPlease subscribe";
+        let clean = n.normalise(&item(body, BodyKind::Text));
+        assert_eq!(clean.clean_text, "Cup draw made.\nFixtures:\nArsenal v Stoke\nChelsea v Birmingham");
+    }
+
+    #[test]
+    fn a_title_listed_between_two_lines_that_go_goes_in_the_middle() {
+        let n = normaliser();
+        let body = "First paragraph of the story.\nMehr aus der Redaktion\nStreik bei der Bahn am Montag\n\
+                    Please subscribe!\nSecond paragraph of the story.";
+        let analysis = n.analyse(None, &item(body, BodyKind::Text));
+        let template = Template::new([analysis.lines[1].shape.key]);
+        let clean = Normaliser::finish(&analysis, &template);
+        assert_eq!(clean.clean_text, "First paragraph of the story.\nSecond paragraph of the story.");
+        assert_eq!(rules_of(&clean), [(1, TEMPLATE_RULE), (2, LISTED_RULE), (3, "t.subscribe")]);
+        // Followed by the story, the same title stays.
+        let body = body.replace("Please subscribe!\n", "");
+        let clean = Normaliser::finish(&n.analyse(None, &item(&body, BodyKind::Text)), &template);
+        assert_eq!(rules_of(&clean), [(1, TEMPLATE_RULE)]);
+    }
+
+    #[test]
+    fn another_item_s_title_at_the_tail_is_a_link_to_it() {
+        let n = normaliser();
+        let body =
+            "Rates stay at 4.75%, the bank said.\nBank opts to leave rates on hold\nHouse prices dip in November";
+        let analysis = n.analyse(None, &item(body, BodyKind::Text));
+        let template =
+            Template::default().with_titles(["Bank opts to leave rates on hold", "House prices dip in November"]);
+        let clean = Normaliser::finish(&analysis, &template);
+        assert_eq!(clean.clean_text, "Rates stay at 4.75%, the bank said.");
+        assert_eq!(rules_of(&clean), [(1, OTHER_TITLE_RULE), (2, OTHER_TITLE_RULE)]);
+        // In the middle it stays; the item's own title is no other item's.
+        let body = "Bank opts to leave rates on hold\nRates stay at 4.75%, the bank said.\nSomething happened";
+        let analysis = n.analyse(None, &item(body, BodyKind::Text));
+        let template = Template::default().with_titles(["Bank opts to leave rates on hold", "Something happened"]);
+        let clean = Normaliser::finish(&analysis, &template);
+        assert!(clean.removed.is_empty(), "{:?}", clean.removed);
+    }
+
+    #[test]
+    fn a_learned_frame_goes_at_the_tail_and_stays_in_the_middle() {
+        let n = normaliser();
+        let body = "Kategorie: Wirtschaft | Schlagwörter: Inflation\nDie Preise steigen weiter.\n\
+                    Die Regierung plant Entlastungen.\nKategorie: Politik | Schlagwörter: Wahl, Bundestag";
+        let analysis = n.analyse(None, &item(body, BodyKind::Text));
+        // The feed's footer frame, learned from footers with other words in them.
+        let learned = n.analyse(None, &item("Kategorie: Sport | Schlagwörter: Fußball", BodyKind::Text));
+        let template = Template::new(learned.lines[0].frames.keys().iter().copied());
+        assert_ne!(learned.lines[0].shape.key, analysis.lines[3].shape.key);
+        let clean = Normaliser::finish(&analysis, &template);
+        assert_eq!(rules_of(&clean), [(0, FRAME_TEMPLATE_RULE), (3, FRAME_TEMPLATE_RULE)]);
+        let body =
+            "Die Preise steigen weiter.\nKategorie: Politik | Schlagwörter: Wahl\nDie Regierung plant Entlastungen.";
+        let clean = Normaliser::finish(&n.analyse(None, &item(body, BodyKind::Text)), &template);
+        assert!(clean.removed.is_empty(), "{:?}", clean.removed);
     }
 
     #[test]

@@ -15,9 +15,19 @@
 //! The key is a 64-bit FNV-1a hash of the resulting words. Keys are stored in the database, so
 //! this algorithm is versioned by [`SHAPE_VERSION`]: changing it means rebuilding the stored
 //! statistics (`newsdedup reprocess` does).
+//!
+//! Some footers keep a frame and change words inside it from item to item: "Posted in
+//! Business | Tagged oil, shares", "Рубрика: Культура | Метки: театр", "Episode 12 · 5 Apr".
+//! No two of them share a shape, so a line also has [frames](frames_of): its first one, two or
+//! three words together with its skeleton of separators (`:`, `|`, `·`, `/`, brackets, a lone
+//! dash, …; list commas left out, so that two tags and five share it). A frame that recurs
+//! across a feed's stories is a footer whatever fills it. Frames are made only for short lines
+//! that do not end like a sentence, and are trusted only at an item's edges (see the crate
+//! root), since the first words of prose recur too.
 
-/// Version of the shape algorithm; bump it whenever [`shape_of`] changes its output.
-pub const SHAPE_VERSION: u32 = 1;
+/// Version of the shape algorithm; bump it whenever [`shape_of`] or [`frames_of`] changes
+/// its output.
+pub const SHAPE_VERSION: u32 = 2;
 
 /// A line's shape key and whether it carries enough words to be learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,18 +45,7 @@ const TITLE_WORD: &str = "\u{1}title";
 
 /// The shape of a folded line. `folded_title` is the item's folded clean title (empty if none).
 pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
-    let mut line = std::borrow::Cow::Borrowed(folded_line);
-    if folded_title.chars().count() >= 12 {
-        if let Some(at) = folded_line.find(folded_title) {
-            let mut replaced = String::with_capacity(folded_line.len());
-            replaced.push_str(&folded_line[..at]);
-            replaced.push(' ');
-            replaced.push_str(TITLE_WORD);
-            replaced.push(' ');
-            replaced.push_str(&folded_line[at + folded_title.len()..]);
-            line = std::borrow::Cow::Owned(replaced);
-        }
-    }
+    let line = with_title_placeholder(folded_line, folded_title);
     let mut hash = Fnv64::new();
     let (mut words, mut letters) = (0u16, 0usize);
     for token in line.split_whitespace() {
@@ -89,6 +88,169 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
         }
     }
     Shape { key: hash.finish(), learnable: letters >= 3, words }
+}
+
+/// The most words a line may have to get frames: footers of this kind are short.
+pub const FRAME_MAX_WORDS: usize = 20;
+
+/// The frame keys of a line (none, or up to [`MAX_FRAMES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Frames {
+    keys: [u64; MAX_FRAMES],
+    len: u8,
+}
+
+/// Frames per line: the label (first word and the separator after it), the first two words,
+/// the first three words, each with the line's skeleton.
+pub const MAX_FRAMES: usize = 3;
+
+impl Frames {
+    pub fn keys(&self) -> &[u64] {
+        &self.keys[..usize::from(self.len)]
+    }
+
+    fn push(&mut self, key: u64) {
+        if usize::from(self.len) < MAX_FRAMES && !self.keys().contains(&key) {
+            self.keys[usize::from(self.len)] = key;
+            self.len += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A piece of a line for frames: a word (as in shapes) or a separator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Word(String),
+    Sep(char),
+}
+
+/// Separators that make a line's skeleton. Commas and semicolons separate the items of a
+/// list whose length varies, so they are left out; a dash counts only standing alone.
+fn is_frame_separator(c: char) -> bool {
+    matches!(c, ':' | '|' | '·' | '•' | '/' | '»' | '›' | '→' | '(' | ')' | '[' | ']' | '∙' | '⋅' | '‧')
+}
+
+/// The frames of a folded line (see the module docs). `folded_title` as in [`shape_of`].
+pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
+    let mut frames = Frames::default();
+    if ends_like_a_sentence(folded_line) {
+        return frames;
+    }
+    let line = with_title_placeholder(folded_line, folded_title);
+    let mut pieces: Vec<Piece> = Vec::new();
+    for token in line.split_whitespace() {
+        if token == TITLE_WORD {
+            pieces.push(Piece::Word(TITLE_WORD.to_string()));
+            continue;
+        }
+        if token == "-" {
+            pieces.push(Piece::Sep('-'));
+            continue;
+        }
+        if let Some(host) = link_host(token) {
+            pieces.push(Piece::Word(host.to_string()));
+            continue;
+        }
+        let mut word = String::new();
+        let mut in_digits = false;
+        let mut chars = token.chars().peekable();
+        while let Some(c) = chars.next() {
+            if in_digits && matches!(c, ',' | '.' | '\'' | '\u{a0}') && chars.peek().is_some_and(|n| n.is_numeric()) {
+                continue;
+            }
+            if c.is_alphanumeric() {
+                if c.is_numeric() {
+                    if !in_digits {
+                        word.push('0');
+                    }
+                    in_digits = true;
+                } else {
+                    word.push(c);
+                    in_digits = false;
+                }
+                continue;
+            }
+            in_digits = false;
+            if !word.is_empty() {
+                pieces.push(Piece::Word(std::mem::take(&mut word)));
+            }
+            if is_frame_separator(c) {
+                pieces.push(Piece::Sep(c));
+            }
+        }
+        if !word.is_empty() {
+            pieces.push(Piece::Word(word));
+        }
+    }
+    let words: Vec<&str> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Word(w) => Some(w.as_str()),
+            Piece::Sep(_) => None,
+        })
+        .collect();
+    if words.len() < 2 || words.len() > FRAME_MAX_WORDS || words.iter().map(|w| w.chars().count()).sum::<usize>() < 4 {
+        return frames;
+    }
+    let mut skeleton: Vec<char> = Vec::new();
+    for p in &pieces {
+        if let Piece::Sep(c) = p {
+            if skeleton.last() != Some(c) {
+                skeleton.push(*c);
+            }
+        }
+    }
+    let key = |kind: &str, prefix: &[&str]| {
+        let mut hash = Fnv64::new();
+        hash.write(b"\x02frame ");
+        hash.write(kind.as_bytes());
+        for w in prefix {
+            hash.write(b" ");
+            hash.write(w.as_bytes());
+        }
+        hash.write(b" \x03");
+        let mut buf = [0u8; 4];
+        for c in &skeleton {
+            hash.write(c.encode_utf8(&mut buf).as_bytes());
+        }
+        hash.finish()
+    };
+    // A label: one word and a separator right after it ("Tags: …", "Episode · …").
+    if matches!(pieces.get(1), Some(Piece::Sep(_))) && matches!(pieces.first(), Some(Piece::Word(_))) {
+        frames.push(key("1", &words[..1]));
+    }
+    frames.push(key("2", &words[..2]));
+    if words.len() >= 4 {
+        frames.push(key("3", &words[..3]));
+    }
+    frames
+}
+
+/// True when the line ends with a sentence's final punctuation (past closing quotes and
+/// brackets) and has more than a few words: prose, not a footer's frame.
+fn ends_like_a_sentence(folded_line: &str) -> bool {
+    let end = folded_line.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']'));
+    end.ends_with(['.', '!', '?', '…']) && folded_line.split_whitespace().count() > 4
+}
+
+/// The line with the item's own title replaced by one placeholder word.
+fn with_title_placeholder<'a>(folded_line: &'a str, folded_title: &str) -> std::borrow::Cow<'a, str> {
+    if folded_title.chars().count() >= 12 {
+        if let Some(at) = folded_line.find(folded_title) {
+            let mut replaced = String::with_capacity(folded_line.len());
+            replaced.push_str(&folded_line[..at]);
+            replaced.push(' ');
+            replaced.push_str(TITLE_WORD);
+            replaced.push(' ');
+            replaced.push_str(&folded_line[at + folded_title.len()..]);
+            return std::borrow::Cow::Owned(replaced);
+        }
+    }
+    std::borrow::Cow::Borrowed(folded_line)
 }
 
 fn add_word(hash: &mut Fnv64, words: &mut u16, word: &str) {
@@ -164,6 +326,45 @@ mod tests {
             "Bank holds rates for a third month",
         );
         assert_eq!(a, b);
+    }
+
+    fn frames(line: &str, title: &str) -> Vec<u64> {
+        frames_of(&fold_line(line), &fold_line(title)).keys().to_vec()
+    }
+
+    fn share_a_frame(a: &str, b: &str) -> bool {
+        let fb = frames(b, "");
+        frames(a, "").iter().any(|k| fb.contains(k))
+    }
+
+    #[test]
+    fn footers_with_words_that_vary_share_a_frame() {
+        for (a, b) in [
+            ("Posted in Business | Tagged oil, shares, opec", "Posted in Sport | Tagged tennis"),
+            ("Рубрика: Культура | Метки: театр, кино", "Рубрика: Экономика | Метки: рубль"),
+            ("Episode 12 · 5 Apr", "Episode 131 · 19 May"),
+            ("Schlagwörter: Wahl, Bundestag", "Schlagwörter: Fußball"),
+        ] {
+            assert!(share_a_frame(a, b), "{a} / {b}");
+            assert_ne!(key(a, ""), key(b, ""), "shapes alone cannot tell: {a}");
+        }
+        // Other frames, other skeletons.
+        assert!(!share_a_frame("Posted in Business | Tagged oil", "Posted in Business · 5 Apr"));
+        assert!(!share_a_frame("Tags: oil, shares", "Topics: oil, shares"));
+    }
+
+    #[test]
+    fn sentences_and_tiny_lines_have_no_frames() {
+        assert!(frames("The minister said: the plan will work.", "").is_empty());
+        assert!(frames("«Мы готовы к переговорам», - заявил министр.", "").is_empty());
+        assert!(frames("Tags", "").is_empty());
+        assert!(frames("a b", "").is_empty());
+        let long = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen \
+                    sixteen seventeen eighteen nineteen twenty twentyone";
+        assert!(frames(long, "").is_empty());
+        // A short line without a final stop has frames, even a title-like one.
+        assert_eq!(frames("Bank opts to leave rates on hold", "").len(), 2);
+        assert_eq!(frames("Tags: oil, shares", "").len(), 2);
     }
 
     #[test]
