@@ -27,7 +27,7 @@
 
 /// Version of the shape algorithm; bump it whenever [`shape_of`] or [`frames_of`] changes
 /// its output.
-pub const SHAPE_VERSION: u32 = 2;
+pub const SHAPE_VERSION: u32 = 3;
 
 /// A line's shape key and whether it carries enough words to be learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,7 +137,7 @@ fn is_frame_separator(c: char) -> bool {
 /// The frames of a folded line (see the module docs). `folded_title` as in [`shape_of`].
 pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
     let mut frames = Frames::default();
-    if ends_like_a_sentence(folded_line) {
+    if ends_like_a_sentence(folded_line) || holds_a_sentence(folded_line) {
         return frames;
     }
     let line = with_title_placeholder(folded_line, folded_title);
@@ -235,6 +235,16 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
 fn ends_like_a_sentence(folded_line: &str) -> bool {
     let end = folded_line.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']'));
     end.ends_with(['.', '!', '?', '…']) && folded_line.split_whitespace().count() > 4
+}
+
+/// True when a sentence ends inside the line with words on both sides of it ("Moscow, 11 Oct -
+/// Reuters. The parliament passed …"): prose cut short, as an excerpt is, not a footer's frame.
+fn holds_a_sentence(folded_line: &str) -> bool {
+    let words: Vec<&str> = folded_line.split_whitespace().collect();
+    words.iter().enumerate().any(|(i, w)| {
+        let ends = w.trim_end_matches(['"', '\'', ')', ']', '»', '”']).ends_with(['.', '!', '?', '…']);
+        ends && i + 1 >= 4 && words.len() - (i + 1) >= 6 && w.chars().filter(|c| c.is_alphabetic()).count() >= 3
+    })
 }
 
 /// The line with the item's own title replaced by one placeholder word.
@@ -365,6 +375,17 @@ mod tests {
         // A short line without a final stop has frames, even a title-like one.
         assert_eq!(frames("Bank opts to leave rates on hold", "").len(), 2);
         assert_eq!(frames("Tags: oil, shares", "").len(), 2);
+    }
+
+    #[test]
+    fn an_excerpt_cut_after_its_first_sentence_has_no_frames() {
+        // A dateline and the start of the story, cut mid-sentence: prose, however it ends.
+        let excerpt = "Paris, 3 Oct - AFP. The national assembly voted late on Tuesday to extend the";
+        assert!(frames(excerpt, "").is_empty());
+        assert!(frames("Киев, 5 мар - Интерфакс. Верховная рада приняла во втором чтении закон о", "").is_empty());
+        // Abbreviations and a footer's short sentence keep their frames.
+        assert!(!frames("Filed under World | Dr. Smith, oil, shares", "").is_empty());
+        assert!(!frames("Posted in World News. Tagged: oil, shares", "").is_empty());
     }
 
     #[test]
