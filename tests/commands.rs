@@ -127,11 +127,19 @@ fn export_jsonl_and_csv() {
     let big = stories.iter().find(|s| s["items"].as_array().unwrap().len() == 2).unwrap();
     assert_eq!(big["items"][0]["is_canonical"], true);
     assert_eq!(big["items"][0]["guid"], "publisher-0001");
+    assert_eq!(big["items"][0]["lag_seconds"], 0);
+    // The repost says how it matched, how close it was and how late it came.
+    let repost = &big["items"][1];
+    assert!(repost["match_method"].is_string() && repost["distance"].is_i64(), "{repost}");
+    assert!(repost["similarity"].as_f64().is_some_and(|s| s > 0.5 && s <= 1.0), "{repost}");
+    assert!(repost["lag_seconds"].as_i64().is_some_and(|l| l > 0), "{repost}");
 
     let out = env.path("items.csv");
     env.ok(&["export", "--format", "csv", "--output", out.to_str().unwrap()]);
     let csv = std::fs::read_to_string(&out).unwrap();
     assert!(csv.starts_with("story_id,story_title,item_id,"));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert!(header.contains(&"similarity") && header.contains(&"lag_seconds"), "{header:?}");
     // Multi-line clean text is quoted, so there are more physical lines than rows.
     assert!(csv.matches("\"Donald Trump has been suspended").count() >= 1, "{csv}");
 }

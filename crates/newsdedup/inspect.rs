@@ -270,6 +270,8 @@ struct JsonlItem {
     fetched_at: String,
     match_method: Option<String>,
     distance: Option<i64>,
+    similarity: Option<f64>,
+    lag_seconds: Option<i64>,
     clean_text: String,
 }
 
@@ -362,7 +364,7 @@ fn write_export(
         ExportFormat::Csv => {
             writeln!(
                 out,
-                "story_id,story_title,item_id,is_canonical,feed_url,guid,link,title,clean_title,published_at,fetched_at,match_method,distance,clean_text"
+                "story_id,story_title,item_id,is_canonical,feed_url,guid,link,title,clean_title,published_at,fetched_at,match_method,distance,similarity,lag_seconds,clean_text"
             )?;
             store.export_rows(|r| {
                 let fields = [
@@ -379,6 +381,8 @@ fn write_export(
                     r.fetched_at,
                     r.match_method.unwrap_or_default(),
                     r.distance.map(|v| v.to_string()).unwrap_or_default(),
+                    r.similarity.map(|v| format!("{v:.3}")).unwrap_or_default(),
+                    r.lag_seconds.map(|v| v.to_string()).unwrap_or_default(),
                     r.clean_text,
                 ];
                 let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
@@ -419,6 +423,8 @@ fn write_export(
                     fetched_at: r.fetched_at,
                     match_method: r.match_method,
                     distance: r.distance,
+                    similarity: r.similarity,
+                    lag_seconds: r.lag_seconds,
                     clean_text: r.clean_text,
                 });
                 Ok(())

@@ -125,6 +125,11 @@ pub struct ExportRow {
     pub fetched_at: String,
     pub match_method: Option<String>,
     pub distance: Option<i64>,
+    /// The verified text similarity with the item it matched (0 to 1).
+    pub similarity: Option<f64>,
+    /// Seconds between the canonical item's publication and this item's (published time, or
+    /// else fetched time); `None` outside a story.
+    pub lag_seconds: Option<i64>,
     pub clean_text: String,
 }
 
@@ -304,8 +309,12 @@ impl Store {
     pub fn export_rows(&self, mut each: impl FnMut(ExportRow) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
         let mut stmt = self.conn().prepare(
             "SELECT i.story_id, s.title, i.id, s.canonical_item_id = i.id, f.url, i.guid, i.link, i.title, \
-                    i.clean_title, i.published_at, i.fetched_at, i.match_method, i.distance, i.clean_text \
+                    i.clean_title, i.published_at, i.fetched_at, i.match_method, i.distance, i.clean_text, \
+                    i.similarity, \
+                    CAST(round((julianday(COALESCE(i.published_at, i.fetched_at)) \
+                                - julianday(COALESCE(c.published_at, c.fetched_at))) * 86400) AS INTEGER) \
              FROM items i JOIN feeds f ON f.id = i.feed_id LEFT JOIN stories s ON s.id = i.story_id \
+                  LEFT JOIN items c ON c.id = s.canonical_item_id \
              ORDER BY i.story_id IS NULL, s.first_seen_at, i.story_id, s.canonical_item_id = i.id DESC, \
                       COALESCE(i.published_at, i.fetched_at), i.id",
         )?;
@@ -326,6 +335,8 @@ impl Store {
                 match_method: r.get(11)?,
                 distance: r.get(12)?,
                 clean_text: r.get(13)?,
+                similarity: r.get(14)?,
+                lag_seconds: r.get(15)?,
             };
             if let Err(e) = each(row) {
                 return Ok(Err(e));
