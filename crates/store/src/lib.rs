@@ -55,6 +55,8 @@ pub enum StoreError {
     },
     #[error("the database {} was written by a newer newsdedup (schema version {found}, this build knows {known})", path.display())]
     TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("cannot upgrade the database {} to schema version {version}: {reason}", path.display())]
+    Migration { path: PathBuf, version: usize, reason: String },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -146,7 +148,15 @@ impl Store {
             return Err(StoreError::TooNew { path, found: version, known: SCHEMA_VERSION });
         }
         for (i, migration) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(migration)?;
+            // SQLite's own message, without the migration's whole SQL text that some errors carry.
+            tx.execute_batch(migration).map_err(|e| StoreError::Migration {
+                path: path.clone(),
+                version: i + 1,
+                reason: match e {
+                    rusqlite::Error::SqlInputError { msg, .. } | rusqlite::Error::SqliteFailure(_, Some(msg)) => msg,
+                    other => other.to_string(),
+                },
+            })?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tracing::debug!(version = i + 1, "applied schema migration");
         }
@@ -244,6 +254,35 @@ mod tests {
         assert!(err.to_string().contains("junk.db"));
         // The file is left exactly as it was.
         assert!(std::fs::read(&path).unwrap().starts_with(b"this is not sqlite"));
+    }
+
+    #[test]
+    fn a_migration_that_cannot_apply_names_its_version_and_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("news.db");
+        {
+            // A database at schema version 2 whose owner already made a table that migration 3
+            // creates (by hand, as people do with their own queries).
+            let conn = Connection::open(&path).unwrap();
+            for m in &schema::MIGRATIONS[..2] {
+                conn.execute_batch(m).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch("CREATE TABLE story_overview (x); INSERT INTO feeds (url, added_at) VALUES ('https://a.example/feed', '2026-01-01T00:00:00Z')")
+                .unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Migration { version: 3, .. }), "{text}");
+        assert!(text.contains("news.db") && text.contains("story_overview"), "{text}");
+        // One line that says what went wrong, not the migration's SQL.
+        assert!(!text.contains('\n') && !text.contains("CREATE VIEW"), "{text}");
+        // Nothing was changed: still version 2, the feed still there.
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 2);
+        let feeds: i64 = conn.query_row("SELECT count(*) FROM feeds", [], |r| r.get(0)).unwrap();
+        assert_eq!(feeds, 1);
     }
 
     #[test]
