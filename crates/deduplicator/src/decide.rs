@@ -330,8 +330,9 @@ impl Deduplicator {
         for key in candidate.identity {
             found.clear();
             lookup.find(Key::Identity(key), &mut found)?;
-            if let Some(s) = found.iter().find(|s| s.feed != candidate.feed && s.item != candidate.item) {
-                return Ok(self.join(candidate, s, MatchMethod::Identity, Vec::new()));
+            if let Some(s) = found.iter().find(|s| s.feed != candidate.feed && s.item != candidate.item).cloned() {
+                let merge = self.bridged(candidate, s.story, lookup)?;
+                return Ok(self.join(candidate, &s, MatchMethod::Identity, merge));
             }
         }
         // 2. Exact: the same words. Not for items whose every line is their feed's template
@@ -340,8 +341,11 @@ impl Deduplicator {
         if features.word_count > 0 && features.content_words() > 0 {
             found.clear();
             lookup.find(Key::ContentHash(features.fingerprint.content_hash), &mut found)?;
-            if let Some(s) = found.iter().find(|s| s.item != candidate.item && self.in_window(s.time, candidate.time)) {
-                return Ok(self.join(candidate, s, MatchMethod::Exact, Vec::new()));
+            if let Some(s) =
+                found.iter().find(|s| s.item != candidate.item && self.in_window(s.time, candidate.time)).cloned()
+            {
+                let merge = self.bridged(candidate, s.story, lookup)?;
+                return Ok(self.join(candidate, &s, MatchMethod::Exact, merge));
             }
         }
         // 3. Near, verified.
@@ -368,6 +372,27 @@ impl Deduplicator {
         merge.sort_unstable();
         merge.dedup();
         Ok(self.join(candidate, &best.stored, MatchMethod::Near, merge))
+    }
+
+    /// The stories other than `story` that the item is a verified near duplicate of. An item
+    /// that joins `story` by identity or exact words and is also confirmed as the same text as
+    /// another story proves the two are one (a publisher's summary and a full-text repost
+    /// reached separately, say), as a near match to two stories does.
+    fn bridged<L: Lookup>(
+        &mut self,
+        candidate: &Candidate<'_>,
+        story: StoryId,
+        lookup: &mut L,
+    ) -> Result<Vec<StoryId>, L::Error> {
+        let mut merge: Vec<StoryId> = self
+            .near_candidates(candidate, lookup)?
+            .iter()
+            .filter(|c| c.check.is_match() && c.stored.story != story)
+            .map(|c| c.stored.story)
+            .collect();
+        merge.sort_unstable();
+        merge.dedup();
+        Ok(merge)
     }
 
     /// The near-duplicate candidates of an item (both fingerprints within the radius, in the
@@ -684,6 +709,30 @@ mod tests {
         assert_eq!(method(&v), MatchMethod::Near);
         assert!([s1, s2].contains(&s3));
         assert_eq!(v.merge, [if s3 == s1 { s2 } else { s1 }]);
+    }
+
+    #[test]
+    fn an_item_that_joins_by_link_and_matches_another_story_s_text_merges_them() {
+        let mut w = World::new();
+        let link = IdentityKey::Link("https://example.org/news/rates".into());
+        // The publisher's teaser under the link, and a full-text repost without it: nothing in
+        // their texts ties them, two stories.
+        let teaser = "rates decision: what it means for your mortgage, your savings and the pound, \
+                      our economics editor answers readers' questions live from the bank's press room";
+        let (_, s1) = w.add(1, teaser, std::slice::from_ref(&link));
+        let (_, s2) = w.add(2, STORY, &[]);
+        assert_ne!(s1, s2);
+        // A digest with the publisher's link and the repost's text: the same article twice.
+        let (v, s3) = w.add(3, STORY, std::slice::from_ref(&link));
+        assert_eq!((method(&v), s3), (MatchMethod::Identity, s1));
+        assert_eq!(v.merge, [s2]);
+        // An item under the link whose text is not another story's pulls nothing in.
+        let other = "the city council approved a new budget for public transport on monday after a long debate \
+                     about fares, bus lanes and the future of the old tram depot near the river";
+        let (_, s4) = w.add(4, other, &[]);
+        let (v, s5) = w.add(5, teaser, &[link]);
+        assert_eq!((method(&v), s5), (MatchMethod::Identity, s1));
+        assert!(!v.merge.contains(&s4) && v.merge.is_empty(), "{:?}", v.merge);
     }
 
     #[test]
