@@ -339,6 +339,8 @@ impl Pipeline {
     pub fn start(stages: Stages, writer: Writer, ordered: bool, on_error: OnWriteError) -> Pipeline {
         let concurrency = stages.config.fetch.concurrency.get();
         let (tx, rx) = mpsc::channel::<JobResult>(concurrency);
+        // The writer cleans stored items again with the pipeline's rules (compiled once).
+        writer.share_normaliser(stages.normaliser.clone());
         // On tokio's blocking pool: while it runs, a test's paused clock only moves when the
         // test moves it, so scheduling tests see every commit happen at the time they set.
         let writer = tokio::task::spawn_blocking(move || {

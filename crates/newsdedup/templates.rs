@@ -22,6 +22,7 @@ use newsdedup_normaliser::shape::Shape;
 use newsdedup_normaliser::shape::SHAPE_VERSION;
 use newsdedup_normaliser::{Analysis, FeedStats, LearnSettings, LineStat, Normaliser, Template};
 use newsdedup_store::{FeedBatch, FeedRow, StoredRawItem, TemplateFeedRow, TemplateLineRow};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -65,6 +66,12 @@ impl Learner {
         }
         let built = Arc::new(self.config.normaliser()?);
         Ok(self.normaliser.get_or_init(|| built))
+    }
+
+    /// Uses `normaliser` (built from the same configuration, e.g. the pipeline's) instead of
+    /// compiling another copy of the rule packs.
+    pub fn share_normaliser(&self, normaliser: Arc<Normaliser>) {
+        let _ = self.normaliser.set(normaliser);
     }
 
     pub fn enabled(&self) -> bool {
@@ -114,12 +121,17 @@ impl Learner {
     }
 
     /// Cleans again the feed's earlier items that hold lines which just became template lines,
-    /// and re-decides the stories of those whose text changed.
+    /// and re-decides the stories of those whose text changed. `fetched` is the batch just
+    /// stored: a stored item the batch carries as it is keeps the analysis made of it in the
+    /// CPU stage (analysing is a pure function of the item and the rules), so only items the
+    /// batch does not hold are analysed again here.
+    #[allow(clippy::too_many_arguments)]
     pub fn reclean_earlier(
         &self,
         batch: &FeedBatch<'_>,
         index: &mut Index,
         feed: &FeedRow,
+        fetched: &[ProcessedItem],
         learned: &Learned,
         now: DateTime<Utc>,
         summary: &mut Summary,
@@ -129,22 +141,23 @@ impl Learner {
         }
         let newly = Template::new(learned.newly.iter().copied());
         let since = if learned.recounted { None } else { batch.template_first_seen(feed.id, &learned.newly)? };
-        let normaliser = self.normaliser()?;
-        let candidates: Vec<(StoredRawItem, Analysis)> = batch
-            .stored_raw_items(Some(feed.id), since)?
-            .into_iter()
-            .map(|s| {
-                let analysis = normaliser.analyse(Some(&feed.url), &s.raw);
-                (s, analysis)
-            })
-            .filter(|(_, a)| a.touches(&newly))
-            .collect();
+        let by_guid: HashMap<&str, &ProcessedItem> = fetched.iter().map(|i| (i.raw.guid.as_str(), i)).collect();
+        let mut candidates: Vec<(StoredRawItem, Cow<'_, Analysis>)> = Vec::new();
+        for stored in batch.stored_raw_items(Some(feed.id), since)? {
+            let analysis = match by_guid.get(stored.raw.guid.as_str()) {
+                Some(item) if same_analysis_input(&item.raw, &stored.raw) => Cow::Borrowed(&item.analysis),
+                _ => Cow::Owned(self.normaliser()?.analyse(Some(&feed.url), &stored.raw)),
+            };
+            if analysis.touches(&newly) {
+                candidates.push((stored, analysis));
+            }
+        }
         if candidates.is_empty() {
             return Ok(());
         }
-        let (stats, _) = self.load(batch, feed, candidates.iter().map(|(_, a)| a), now)?;
+        let (stats, _) = self.load(batch, feed, candidates.iter().map(|(_, a)| &**a), now)?;
         let own = stats.template(&self.settings);
-        let template = self.with_other_feeds(batch, feed.id, candidates.iter().map(|(_, a)| a), own)?;
+        let template = self.with_other_feeds(batch, feed.id, candidates.iter().map(|(_, a)| &**a), own)?;
         let mut changed = 0;
         for (stored, analysis) in candidates {
             let clean = Normaliser::finish(&analysis, &template);
@@ -158,6 +171,7 @@ impl Learner {
             batch.update_clean(stored.id, &clean)?;
             summary.lines_removed += clean.removed.len().saturating_sub(stored.removed.len());
             if text_changed {
+                let analysis = analysis.into_owned();
                 let item = ProcessedItem { profile: profile_clean(&clean), raw: stored.raw, clean, analysis };
                 batch.leave_story(stored.id)?;
                 place_in_story(batch, index, feed.id, stored.id, &item, stored.fetched_at)?;
@@ -303,6 +317,12 @@ fn already_counted(batch: &FeedBatch<'_>, feed: FeedId, raw: &newsdedup_model::R
         }
     }
     Ok(batch.is_tombstoned(feed, &raw.guid)?)
+}
+
+/// True when analysing `a` and `b` gives the same result: the normaliser reads the title, the
+/// body and its kind, and the link (see `Normaliser::analyse`).
+fn same_analysis_input(a: &newsdedup_model::RawItem, b: &newsdedup_model::RawItem) -> bool {
+    a.body == b.body && a.body_kind == b.body_kind && a.title == b.title && a.link == b.link
 }
 
 /// True when the stored removals are the ones `removed` lists (same lines, same rules).

@@ -75,6 +75,12 @@ impl Writer {
         Ok(writer)
     }
 
+    /// Cleans stored items again with `normaliser`, which must be built from the writer's
+    /// configuration (the pipeline's): the rule packs are then compiled once per process.
+    pub fn share_normaliser(&self, normaliser: Arc<newsdedup_normaliser::Normaliser>) {
+        self.learner.share_normaliser(normaliser);
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -234,7 +240,15 @@ impl Writer {
                 let mut batch = self.store.begin()?;
                 let learned = self.learner.learn_batch(&batch, feed, &mut processed.items, now)?;
                 storyflow::store_items(&mut batch, &mut self.index, feed.id, &processed.items, now, summary)?;
-                self.learner.reclean_earlier(&batch, &mut self.index, feed, &learned, now, summary)?;
+                self.learner.reclean_earlier(
+                    &batch,
+                    &mut self.index,
+                    feed,
+                    &processed.items,
+                    &learned,
+                    now,
+                    summary,
+                )?;
                 let next_fetch_at = schedule::after_success(now, schedule, &hints(facts), unit);
                 batch.record_outcome(
                     feed.id,
