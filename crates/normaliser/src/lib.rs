@@ -36,6 +36,7 @@ pub mod fold;
 pub mod html;
 pub mod learn;
 pub mod link;
+pub mod literals;
 pub mod rules;
 pub mod shape;
 pub mod title;

@@ -19,9 +19,11 @@
 //! trailing block, where a block is a run of lines that all match some rule allowed there. That
 //! keeps a rule such as "Source: …" from removing a sentence in the middle of an article.
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use crate::literals;
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// Where in an item a rule may remove lines.
@@ -77,11 +79,11 @@ pub struct Rule {
 
 impl Rule {
     /// True when the rule's exact pattern matches. Should the pattern fail to compile (it
-    /// parsed when loaded, so only a size limit could refuse it), the prefilter's verdict
-    /// stands.
+    /// parsed when loaded, so only a size limit could refuse it), it matches nothing: a rule
+    /// that cannot be checked removes no line.
     fn is_match(&self, folded_line: &str) -> bool {
         let exact = self.exact.get_or_init(|| RegexBuilder::new(&self.pattern).size_limit(64 << 20).build().ok());
-        exact.as_ref().is_none_or(|r| r.is_match(folded_line))
+        exact.as_ref().is_some_and(|r| r.is_match(folded_line))
     }
 }
 
@@ -107,27 +109,83 @@ pub enum RuleError {
 
 /// All rules of the loaded packs, ready to match lines.
 ///
-/// Matching runs in two steps, for speed: `RegexSet`s of the patterns *without* their word
-/// boundaries (`\b`, `\B`) find the candidate rules, then each candidate's exact pattern
-/// confirms, in pack order. Dropping a zero-width assertion can only widen a pattern, so the
-/// sets never miss a rule; without Unicode word boundaries a set can run on the regex crate's
-/// lazy DFA even on non-ASCII text. The patterns are split into sets of [`SET_SIZE`]: one set of
-/// a few hundred case-insensitive Unicode patterns overflows the DFA's cache and falls back to
-/// the slow NFA simulation (measured: some fifty times slower on the dev corpus).
+/// Matching runs in two steps, for speed: one Aho-Corasick pass over the line finds the
+/// literals the rules require (see [`crate::literals`]), which names the candidate rules; then
+/// each candidate's exact pattern confirms, in pack order. A rule that requires no literal is a
+/// candidate on every line. Every match of a rule contains one of its literals, so the first
+/// step never misses a rule; it leaves a line that names none of the words the packs look for
+/// (most lines of an article) without running a single pattern.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    /// Prefilter sets, each covering `SET_SIZE` consecutive rules.
-    sets: Vec<RegexSet>,
+    prefilter: Prefilter,
+}
+
+/// The first step of [`RuleSet::first_match`].
+#[derive(Debug, Clone, Default)]
+struct Prefilter {
+    /// Every required literal of every rule (`None` when no rule requires one).
+    literals: Option<AhoCorasick>,
+    /// For each literal, the rules (indexes into `rules`) that require it.
+    rules_of: Vec<Vec<u32>>,
+    /// Rules that require no literal: candidates on every line.
+    always: Vec<u32>,
+}
+
+impl Prefilter {
+    fn new(rules: &[Rule]) -> Result<Prefilter, RuleError> {
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut rules_of: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let i = u32::try_from(i).map_err(|_| RuleError::Set { message: "too many rules".into() })?;
+            let required = regex_syntax::Parser::new().parse(&rule.pattern).ok().and_then(|h| literals::required(&h));
+            let Some(required) = required else {
+                always.push(i);
+                continue;
+            };
+            for literal in required {
+                let n = *index.entry(literal.clone()).or_insert_with(|| {
+                    literals.push(literal);
+                    rules_of.push(Vec::new());
+                    literals.len() - 1
+                });
+                rules_of[n].push(i);
+            }
+        }
+        let literals = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|e| RuleError::Set { message: e.to_string() })?,
+            )
+        };
+        Ok(Prefilter { literals, rules_of, always })
+    }
+
+    /// Marks in `candidates` (one bit per rule) the rules that may match `line`.
+    fn candidates(&self, line: &str, candidates: &mut [u64]) {
+        for &i in &self.always {
+            candidates[i as usize / 64] |= 1 << (i % 64);
+        }
+        if let Some(literals) = &self.literals {
+            for m in literals.find_overlapping_iter(line) {
+                for &i in &self.rules_of[m.pattern().as_usize()] {
+                    candidates[i as usize / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+    }
 }
 
 /// The longest line (in characters) rules are tried on. Boilerplate a rule can name is a
 /// line or two of a footer; every built-in pattern is bounded well below this. Longer lines
 /// are left to the learned templates and the edge layer (keyword and hashtag walls).
 pub const MAX_RULE_LINE_CHARS: usize = 700;
-
-/// Patterns per prefilter set (see [`RuleSet`]).
-const SET_SIZE: usize = 16;
 
 impl RuleSet {
     /// Compiles packs given as `(name, TOML text)`. The name is used in error messages only.
@@ -169,16 +227,8 @@ impl RuleSet {
             }
             rules.push(Rule { id: r.id, place: r.place, pattern, comment: r.comment, exact: OnceLock::new() });
         }
-        let mut sets = Vec::new();
-        for chunk in rules.chunks(SET_SIZE) {
-            let set = RegexSetBuilder::new(chunk.iter().map(|r| without_word_boundaries(r.pattern.as_str())))
-                .size_limit(64 << 20)
-                .dfa_size_limit(8 << 20)
-                .build()
-                .map_err(|e| RuleError::Set { message: e.to_string() })?;
-            sets.push(set);
-        }
-        Ok(RuleSet { rules, sets })
+        let prefilter = Prefilter::new(&rules)?;
+        Ok(RuleSet { rules, prefilter })
     }
 
     pub fn len(&self) -> usize {
@@ -200,40 +250,27 @@ impl RuleSet {
         if folded_line.len() > MAX_RULE_LINE_CHARS && folded_line.chars().nth(MAX_RULE_LINE_CHARS).is_some() {
             return None;
         }
-        self.sets.iter().enumerate().find_map(|(n, set)| {
-            set.matches(folded_line).iter().map(|i| &self.rules[n * SET_SIZE + i]).find(|r| r.is_match(folded_line))
-        })
-    }
-}
-
-/// `pattern` with its word-boundary assertions (`\b`, `\B`) removed: a pattern that matches
-/// wherever the original does, and possibly elsewhere.
-fn without_word_boundaries(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    let mut in_class = 0usize;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('b' | 'B') if in_class == 0 => {}
-                Some(next) => {
-                    out.push('\\');
-                    out.push(next);
+        let mut words = [0u64; 8];
+        let mut more = Vec::new();
+        let candidates: &mut [u64] = if self.rules.len() <= words.len() * 64 {
+            &mut words
+        } else {
+            more.resize(self.rules.len().div_ceil(64), 0);
+            &mut more
+        };
+        self.prefilter.candidates(folded_line, candidates);
+        for (w, &word) in candidates.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let rule = &self.rules[w * 64 + bits.trailing_zeros() as usize];
+                if rule.is_match(folded_line) {
+                    return Some(rule);
                 }
-                None => out.push('\\'),
-            },
-            '[' => {
-                in_class += 1;
-                out.push(c);
+                bits &= bits - 1;
             }
-            ']' if in_class > 0 => {
-                in_class -= 1;
-                out.push(c);
-            }
-            _ => out.push(c),
         }
+        None
     }
-    out
 }
 
 /// The pattern made case-insensitive. Lines are matched in their folded (lowercase) form, so
@@ -304,9 +341,8 @@ comment = "source line"
 
     #[test]
     fn word_boundaries_are_kept_exact() {
-        assert_eq!(without_word_boundaries(r"^\bsub\b(x|\\b)[\b]\B$"), r"^sub(x|\\b)[\b]$");
         let set = RuleSet::from_packs([("en", PACK)]).unwrap();
-        // The prefilter without \b matches "please subscribers", the exact rule does not.
+        // The literal "subscribe" is in "please subscribers", the exact rule does not match.
         assert!(set.first_match("please subscribers rejoice").is_none());
         assert!(set.first_match("подпишитесь please subscribe").is_none());
     }
