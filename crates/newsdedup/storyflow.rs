@@ -187,7 +187,8 @@ fn feed_template(batch: &FeedBatch<'_>, feed: FeedId, items: &[ProcessedItem]) -
     Ok(Template::learn(document.iter().map(Vec::as_slice).chain(history.iter().map(Sketch::lines))))
 }
 
-/// Stores a document's items, deciding each one's story.
+/// Stores a document's items, deciding each one's story. Returns the items it wrote (new or
+/// updated in place): their stored id and their place in `items`.
 pub fn store_items(
     batch: &mut FeedBatch<'_>,
     index: &mut Index,
@@ -195,20 +196,23 @@ pub fn store_items(
     items: &[ProcessedItem],
     now: DateTime<Utc>,
     summary: &mut Summary,
-) -> Result<()> {
+) -> Result<HashMap<ItemId, usize>> {
     let template = feed_template(batch, feed, items)?;
     if !template.is_empty() {
         tracing::debug!(lines = template.len(), "lines the feed repeats are left out of matching");
     }
-    for item in items {
-        store_item(batch, index, feed, item, &template, now, summary)?;
+    let mut written = HashMap::new();
+    for (n, item) in items.iter().enumerate() {
+        if let Some(id) = store_item(batch, index, feed, item, &template, now, summary)? {
+            written.insert(id, n);
+        }
     }
     index.remember(feed, template);
-    Ok(())
+    Ok(written)
 }
 
 /// Stores one item: new, updated in place (same feed and guid, new content: taken out of its
-/// story and decided again), or unchanged.
+/// story and decided again), or unchanged. Returns its id unless it was left unchanged.
 fn store_item(
     batch: &mut FeedBatch<'_>,
     index: &mut Index,
@@ -217,7 +221,7 @@ fn store_item(
     template: &Template,
     now: DateTime<Utc>,
     summary: &mut Summary,
-) -> Result<()> {
+) -> Result<Option<ItemId>> {
     // The key may have been stored in another of its forms (http for https, or the raw link
     // an earlier release keyed on): that is the same item.
     let mut stored = None;
@@ -235,13 +239,13 @@ fn store_item(
                 && s.link == item.raw.link =>
         {
             summary.items_unchanged += 1;
-            return Ok(());
+            return Ok(None);
         }
         // `prune` deleted it: the feed still carries it, but it is not news any more.
         None if batch.is_tombstoned(feed, &item.raw.guid)? => {
             summary.items_unchanged += 1;
             tracing::debug!(item_guid = %item.raw.guid, "pruned item not stored again");
-            return Ok(());
+            return Ok(None);
         }
         _ => {}
     }
@@ -276,7 +280,7 @@ fn store_item(
     for removed in &item.clean.removed {
         *summary.removed_by_layer.entry(crate::metrics::rule_layer(&removed.rule)).or_default() += 1;
     }
-    Ok(())
+    Ok(Some(id))
 }
 
 /// Decides the story of stored item `id` (in no story, not searchable: new, or after

@@ -239,12 +239,13 @@ impl Writer {
                 let before = summary.clone();
                 let mut batch = self.store.begin()?;
                 let learned = self.learner.learn_batch(&batch, feed, &mut processed.items, now)?;
-                storyflow::store_items(&mut batch, &mut self.index, feed.id, &processed.items, now, summary)?;
+                let written =
+                    storyflow::store_items(&mut batch, &mut self.index, feed.id, &processed.items, now, summary)?;
                 self.learner.reclean_earlier(
                     &batch,
                     &mut self.index,
                     feed,
-                    &processed.items,
+                    (&processed.items, &written),
                     &learned,
                     now,
                     summary,

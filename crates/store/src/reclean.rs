@@ -7,7 +7,7 @@
 use crate::{from_sql_u64, parse_timestamp, timestamp, FeedBatch, Result};
 use chrono::{DateTime, Utc};
 use newsdedup_model::{BodyKind, CleanItem, FeedId, Fingerprint, ItemId, KeySource, RawItem, StoryId};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 /// A stored item as the feed carried it, with what cleaning made of it last time.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,55 @@ pub struct StoredRawItem {
     pub removed: Vec<(String, String)>,
 }
 
+/// What [`FeedBatch::stored_item_heads`] returns of a stored item: its identity and times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredHead {
+    pub id: ItemId,
+    pub guid: String,
+    pub key_source: KeySource,
+    pub published_at: Option<DateTime<Utc>>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+const STORED_COLUMNS: &str = "id, feed_id, guid, key_source, link, title, published_at, raw_content, body_kind, \
+                              platform_id, fetched_at, clean_text, fingerprint, content_hash, story_id";
+
+/// A row of [`STORED_COLUMNS`] (without its removed lines).
+fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRawItem> {
+    let key_source: String = r.get(3)?;
+    let body_kind: String = r.get(8)?;
+    let published: Option<String> = r.get(6)?;
+    let fetched: String = r.get(10)?;
+    Ok(StoredRawItem {
+        id: ItemId(r.get(0)?),
+        feed: FeedId(r.get(1)?),
+        raw: RawItem {
+            guid: r.get(2)?,
+            key_source: key_source_of(&key_source),
+            link: r.get(4)?,
+            title: r.get(5)?,
+            published_at: published.as_deref().and_then(parse_timestamp),
+            updated_at: None,
+            body: r.get(7)?,
+            body_kind: if body_kind == "text" { BodyKind::Text } else { BodyKind::Html },
+            platform_id: r.get(9)?,
+        },
+        fetched_at: parse_timestamp(&fetched).unwrap_or_default(),
+        clean_text: r.get(11)?,
+        fingerprint: Fingerprint { simhash: from_sql_u64(r.get(12)?), content_hash: from_sql_u64(r.get(13)?) },
+        story: r.get::<_, Option<i64>>(14)?.map(StoryId),
+        removed: Vec::new(),
+    })
+}
+
+fn key_source_of(s: &str) -> KeySource {
+    match s {
+        "link" => KeySource::Link,
+        "content_hash" => KeySource::ContentHash,
+        _ => KeySource::Guid,
+    }
+}
+
 impl FeedBatch<'_> {
     /// Stored items in the order they were first stored: all of them, or one feed's, or one
     /// feed's changed at or after `changed_since`. Items whose raw content `prune` cleared are
@@ -33,55 +82,59 @@ impl FeedBatch<'_> {
         feed: Option<FeedId>,
         changed_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<StoredRawItem>> {
+        let mut stmt = self.tx().prepare_cached(&format!(
+            "SELECT {STORED_COLUMNS} FROM items WHERE (?1 IS NULL OR feed_id = ?1) AND (?2 IS NULL OR updated_at >= ?2) \
+               AND raw_pruned_at IS NULL ORDER BY id"
+        ))?;
+        let mut out = stmt
+            .query_map(params![feed.map(|f| f.0), changed_since.map(timestamp)], stored_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for item in &mut out {
+            item.removed = self.removed_lines(item.id)?;
+        }
+        Ok(out)
+    }
+
+    /// The items [`FeedBatch::stored_raw_items`] returns for one feed, without their texts: to
+    /// read only those that are not in memory already (with [`FeedBatch::stored_raw_item`]).
+    pub fn stored_item_heads(&self, feed: FeedId, changed_since: Option<DateTime<Utc>>) -> Result<Vec<StoredHead>> {
         let mut stmt = self.tx().prepare_cached(
-            "SELECT id, feed_id, guid, key_source, link, title, published_at, raw_content, body_kind, platform_id, \
-                    fetched_at, clean_text, fingerprint, content_hash, story_id \
-             FROM items WHERE (?1 IS NULL OR feed_id = ?1) AND (?2 IS NULL OR updated_at >= ?2) \
-               AND raw_pruned_at IS NULL ORDER BY id",
+            "SELECT id, guid, key_source, published_at, fetched_at FROM items \
+             WHERE feed_id = ?1 AND (?2 IS NULL OR updated_at >= ?2) AND raw_pruned_at IS NULL ORDER BY id",
         )?;
         let rows = stmt
-            .query_map(params![feed.map(|f| f.0), changed_since.map(timestamp)], |r| {
-                let key_source: String = r.get(3)?;
-                let body_kind: String = r.get(8)?;
-                let published: Option<String> = r.get(6)?;
-                let fetched: String = r.get(10)?;
-                Ok(StoredRawItem {
+            .query_map(params![feed.0, changed_since.map(timestamp)], |r| {
+                let key_source: String = r.get(2)?;
+                let published: Option<String> = r.get(3)?;
+                let fetched: String = r.get(4)?;
+                Ok(StoredHead {
                     id: ItemId(r.get(0)?),
-                    feed: FeedId(r.get(1)?),
-                    raw: RawItem {
-                        guid: r.get(2)?,
-                        key_source: match key_source.as_str() {
-                            "link" => KeySource::Link,
-                            "content_hash" => KeySource::ContentHash,
-                            _ => KeySource::Guid,
-                        },
-                        link: r.get(4)?,
-                        title: r.get(5)?,
-                        published_at: published.as_deref().and_then(parse_timestamp),
-                        updated_at: None,
-                        body: r.get(7)?,
-                        body_kind: if body_kind == "text" { BodyKind::Text } else { BodyKind::Html },
-                        platform_id: r.get(9)?,
-                    },
+                    guid: r.get(1)?,
+                    key_source: key_source_of(&key_source),
+                    published_at: published.as_deref().and_then(parse_timestamp),
                     fetched_at: parse_timestamp(&fetched).unwrap_or_default(),
-                    clean_text: r.get(11)?,
-                    fingerprint: Fingerprint {
-                        simhash: from_sql_u64(r.get(12)?),
-                        content_hash: from_sql_u64(r.get(13)?),
-                    },
-                    story: r.get::<_, Option<i64>>(14)?.map(StoryId),
-                    removed: Vec::new(),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// One stored item as [`FeedBatch::stored_raw_items`] returns it (None if it is gone or its
+    /// raw content was pruned).
+    pub fn stored_raw_item(&self, id: ItemId) -> Result<Option<StoredRawItem>> {
+        let mut stmt = self
+            .tx()
+            .prepare_cached(&format!("SELECT {STORED_COLUMNS} FROM items WHERE id = ?1 AND raw_pruned_at IS NULL"))?;
+        let Some(mut item) = stmt.query_row([id.0], stored_row).optional()? else { return Ok(None) };
+        item.removed = self.removed_lines(id)?;
+        Ok(Some(item))
+    }
+
+    fn removed_lines(&self, id: ItemId) -> Result<Vec<(String, String)>> {
         let mut removed =
             self.tx().prepare_cached("SELECT line, rule FROM removed_lines WHERE item_id = ?1 ORDER BY position")?;
-        let mut out = rows;
-        for item in &mut out {
-            item.removed =
-                removed.query_map([item.id.0], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-        }
-        Ok(out)
+        let rows = removed.query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// Replaces a stored item's cleaning (clean title and text, canonical link, removed lines).
@@ -146,6 +199,12 @@ mod tests {
         assert_eq!(stored[0].raw, raw);
         assert_eq!((stored[0].story, stored[0].fingerprint), (Some(story), fp));
         assert!(batch.stored_raw_items(Some(feed), Some(now + chrono::Duration::hours(1))).unwrap().is_empty());
+        assert_eq!(batch.stored_raw_item(id).unwrap().as_ref(), Some(&stored[0]));
+        let heads = batch.stored_item_heads(feed, None).unwrap();
+        assert_eq!(heads.len(), 1);
+        assert_eq!((heads[0].id, heads[0].guid.as_str(), heads[0].key_source), (id, "g1", KeySource::Link));
+        assert_eq!((heads[0].published_at, heads[0].fetched_at), (stored[0].raw.published_at, stored[0].fetched_at));
+        assert!(batch.stored_item_heads(feed, Some(now + chrono::Duration::hours(1))).unwrap().is_empty());
 
         let recleaned = CleanItem {
             clean_text: "Text.".into(),
