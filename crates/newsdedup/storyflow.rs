@@ -161,6 +161,25 @@ impl Lookup for StoreLookup<'_, '_> {
             Source::Store(s) => s.dedup_fingerprints_between(from, to),
         }
     }
+
+    /// Rows found by fingerprint come without their sketch (see `dedup_find`).
+    fn complete(&mut self, item: &mut Stored) -> Result<(), StoreError> {
+        if item.sketch.is_some() {
+            return Ok(());
+        }
+        let bytes = match self.source {
+            Source::Batch(b) => b.dedup_sketch(item.item)?,
+            Source::Store(s) => s.dedup_sketch(item.item)?,
+        };
+        item.sketch = bytes.and_then(|b| match Sketch::from_bytes(&b) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(item_id = item.item.0, error = %e, "unreadable sketch: item cannot be verified");
+                None
+            }
+        });
+        Ok(())
+    }
 }
 
 /// The time an item is placed at in the candidate window: its publication time, unless it

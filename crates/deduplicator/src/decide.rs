@@ -145,6 +145,14 @@ pub trait Lookup {
     /// The `(simhash, lead)` fingerprints of every searchable stored item (one with a lead
     /// fingerprint) whose time is in `[from, to)`.
     fn fingerprints_between(&mut self, from: i64, to: i64) -> Result<Vec<(u64, u64)>, Self::Error>;
+    /// Fills in the sketch of an item that [`Lookup::find`] returned by a fingerprint key
+    /// without one (a lookup may leave sketches out of fingerprint searches, which find many
+    /// items outside the candidate window, and read them only for the candidates left). Leaves
+    /// it `None` when the item has no readable sketch. By default, sketches come with `find`.
+    fn complete(&mut self, stored: &mut Stored) -> Result<(), Self::Error> {
+        let _ = stored;
+        Ok(())
+    }
     /// Items looked at per key, at most: a fingerprint or link shared by more items than this
     /// is shared by a whole channel, and the earliest items settle it.
     const LIMIT: usize = 32;
@@ -424,19 +432,22 @@ impl Deduplicator {
         }
         stored.sort_by_key(|s| s.item);
         stored.dedup_by_key(|s| s.item);
-        let mut out: Vec<Considered> = stored
-            .into_iter()
-            .filter(|s| s.item != candidate.item && s.lead.is_some() && self.in_window(s.time, candidate.time))
-            .filter_map(|s| {
-                let check = verify(&features.sketch, s.sketch.as_ref()?);
-                Some(Considered {
-                    distance: (s.simhash ^ features.fingerprint.simhash).count_ones(),
-                    lead_distance: s.lead.map(|l| (l ^ features.lead).count_ones()),
-                    check,
-                    stored: s,
-                })
-            })
-            .collect();
+        let mut out: Vec<Considered> = Vec::new();
+        for mut s in stored {
+            if s.item == candidate.item || s.lead.is_none() || !self.in_window(s.time, candidate.time) {
+                continue;
+            }
+            // Only the candidates left need their sketch.
+            lookup.complete(&mut s)?;
+            let Some(sketch) = &s.sketch else { continue };
+            let check = verify(&features.sketch, sketch);
+            out.push(Considered {
+                distance: (s.simhash ^ features.fingerprint.simhash).count_ones(),
+                lead_distance: s.lead.map(|l| (l ^ features.lead).count_ones()),
+                check,
+                stored: s,
+            });
+        }
         out.sort_by_key(|c| (c.distance.min(c.lead_distance.unwrap_or(64)), c.stored.item));
         Ok(out)
     }
@@ -472,6 +483,10 @@ mod tests {
     #[derive(Default)]
     struct Memory {
         items: Vec<(Stored, u64, Vec<IdentityKey>)>,
+        /// Leave sketches out of fingerprint lookups, for `complete` to fill in.
+        lazy: bool,
+        /// Sketches `complete` filled in.
+        completed: usize,
     }
 
     impl Lookup for Memory {
@@ -485,8 +500,18 @@ mod tests {
                     Key::Fingerprint(FingerprintKind::Lead, f) => s.lead == Some(f),
                 };
                 if hit {
-                    out.push(s.clone());
+                    let lazy = self.lazy && matches!(key, Key::Fingerprint(..));
+                    out.push(Stored { sketch: if lazy { None } else { s.sketch.clone() }, ..s.clone() });
                 }
+            }
+            Ok(())
+        }
+
+        fn complete(&mut self, stored: &mut Stored) -> Result<(), Self::Error> {
+            if stored.sketch.is_none() {
+                let found = self.items.iter().find(|(s, _, _)| s.item == stored.item);
+                stored.sketch = found.and_then(|(s, _, _)| s.sketch.clone());
+                self.completed += 1;
             }
             Ok(())
         }
@@ -645,6 +670,27 @@ mod tests {
         }
         let (v, _) = w.add(2, OTHER, &[]);
         assert_eq!(method(&v), MatchMethod::New);
+    }
+
+    #[test]
+    fn sketches_read_after_the_window_check_give_the_same_decisions() {
+        let texts = [STORY, OTHER, &STORY[..STORY.len() * 60 / 100], STORY, OTHER];
+        let run = |lazy: bool| {
+            let mut w = World::new();
+            w.store.lazy = lazy;
+            let window = w.dedup.config.window_secs;
+            // The same texts again far outside the window: found by fingerprint, not candidates.
+            let times = [0, 10, 20, 3 * window, 3 * window + 10];
+            let stories: Vec<(MatchMethod, StoryId)> =
+                texts.iter().zip(times).map(|(t, at)| w.add_at(1, t, &[], at)).map(|(v, s)| (method(&v), s)).collect();
+            (stories, w.store.completed)
+        };
+        let (eager, _) = run(false);
+        let (lazy, completed) = run(true);
+        assert_eq!(eager, lazy);
+        assert_eq!(lazy.iter().filter(|(m, _)| *m == MatchMethod::Near).count(), 1, "{lazy:?}");
+        // Only the in-window candidate's sketch was read, not those of the copies a window away.
+        assert_eq!(completed, 1);
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub enum DedupKey<'a> {
 const ROW: &str =
     "SELECT id, story_id, feed_id, COALESCE(dedup_time, 0), fingerprint, lead_fingerprint, sketch FROM items";
 
+/// [`ROW`] without the sketch (NULL), from the columns the fingerprint indexes cover.
+const ROW_WITHOUT_SKETCH: &str =
+    "SELECT id, story_id, feed_id, COALESCE(dedup_time, 0), fingerprint, lead_fingerprint, NULL FROM items";
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DedupRow> {
     Ok(DedupRow {
         item: ItemId(r.get(0)?),
@@ -79,11 +83,24 @@ fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupR
             ("WHERE lead_fingerprint = ?1 AND lead_fingerprint IS NOT NULL", to_sql_u64(f).into())
         }
     };
-    let mut stmt = conn.prepare_cached(&format!("{ROW} {sql} AND story_id IS NOT NULL ORDER BY id LIMIT ?2"))?;
+    // Fingerprint lookups read the covering indexes alone: no sketch (see `dedup_sketch`).
+    let select = match key {
+        DedupKey::Fingerprint(_) | DedupKey::LeadFingerprint(_) => ROW_WITHOUT_SKETCH,
+        _ => ROW,
+    };
+    let mut stmt = conn.prepare_cached(&format!("{select} {sql} AND story_id IS NOT NULL ORDER BY id LIMIT ?2"))?;
     for r in stmt.query_map(params![value, limit as i64], row)? {
         out.push(r?);
     }
     Ok(())
+}
+
+fn dedup_sketch(conn: &Connection, id: ItemId) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT sketch FROM items WHERE id = ?1")?
+        .query_row([id.0], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 fn dedup_row(conn: &Connection, id: ItemId) -> Result<Option<DedupRow>> {
@@ -94,9 +111,16 @@ fn dedup_row(conn: &Connection, id: ItemId) -> Result<Option<DedupRow>> {
 }
 
 impl FeedBatch<'_> {
-    /// Stored items with `key` (see [`DedupKey`]), seeing this transaction's writes.
+    /// Stored items with `key` (see [`DedupKey`]), seeing this transaction's writes. Rows
+    /// found by a fingerprint come without their sketch: read it with
+    /// [`FeedBatch::dedup_sketch`] for those that are still candidates.
     pub fn dedup_find(&self, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupRow>) -> Result<()> {
         find(self.tx(), key, limit, out)
+    }
+
+    /// An item's stored sketch.
+    pub fn dedup_sketch(&self, item: ItemId) -> Result<Option<Vec<u8>>> {
+        dedup_sketch(self.tx(), item)
     }
 
     /// Records what the deduplicator computed for an item (one row write): its fingerprints,
@@ -251,6 +275,10 @@ impl Store {
     /// Stored items with `key`, outside any write transaction (for `explain`).
     pub fn dedup_find(&self, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupRow>) -> Result<()> {
         find(self.conn(), key, limit, out)
+    }
+
+    pub fn dedup_sketch(&self, item: ItemId) -> Result<Option<Vec<u8>>> {
+        dedup_sketch(self.conn(), item)
     }
 
     pub fn dedup_row(&self, item: ItemId) -> Result<Option<DedupRow>> {

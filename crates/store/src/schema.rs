@@ -340,6 +340,20 @@ CREATE VIEW feed_health AS
                FROM removed_lines rl JOIN items i ON i.id = rl.item_id
                GROUP BY i.feed_id) r ON r.feed_id = f.id;
 "#,
+    // 9: the deduplicator looks items up by fingerprint (up to 32 per fingerprint, oldest
+    // first) and keeps those in its candidate window. The columns it reads for that come after
+    // raw_content in the row, so reading them from the table walks the raw text's overflow
+    // pages, item after item, in a large database. These indexes hold them (the id orders
+    // them), so the lookup reads no row; only the candidates in the window are read, for their
+    // sketch.
+    r#"
+DROP INDEX items_fingerprint;
+DROP INDEX items_lead_fingerprint;
+CREATE INDEX items_fingerprint ON items(fingerprint, id, story_id, feed_id, dedup_time, lead_fingerprint)
+    WHERE lead_fingerprint IS NOT NULL;
+CREATE INDEX items_lead_fingerprint ON items(lead_fingerprint, id, story_id, feed_id, dedup_time, fingerprint)
+    WHERE lead_fingerprint IS NOT NULL;
+"#,
 ];
 
 #[cfg(test)]
