@@ -51,6 +51,7 @@ impl<'a> FeedBatch<'a> {
     }
 
     pub fn commit(self) -> Result<()> {
+        crate::search::sync_index(&self.tx)?;
         self.tx.commit()?;
         Ok(())
     }

@@ -375,6 +375,7 @@ impl Store {
                 ])?;
             }
         }
+        crate::search::sync_index(&tx)?;
         tx.commit()?;
         Ok(())
     }

@@ -118,6 +118,7 @@ impl Store {
         if dry_run {
             tx.rollback()?;
         } else {
+            crate::search::sync_index(&tx)?;
             tx.commit()?;
         }
         Ok(Pruned { stories, items, raw_cleared })

@@ -354,6 +354,45 @@ CREATE INDEX items_fingerprint ON items(fingerprint, id, story_id, feed_id, dedu
 CREATE INDEX items_lead_fingerprint ON items(lead_fingerprint, id, story_id, feed_id, dedup_time, fingerprint)
     WHERE lead_fingerprint IS NOT NULL;
 "#,
+    // 10: the full-text index is brought up to date once per write transaction instead of
+    // by each statement. FTS5 writes what it has buffered to disk (a new segment, then merge
+    // work) at every statement savepoint once it is part of a transaction: with the triggers
+    // of migration 2 writing to it as items joined stories, each later statement of the
+    // feed's transaction flushed it again, which cost half of a story update. The triggers now
+    // note which stories changed in `search_pending`; the store rewrites their index rows
+    // just before each commit (see search.rs), with the same conditions as before.
+    r#"
+DROP TRIGGER stories_fts_insert;
+DROP TRIGGER stories_fts_update;
+DROP TRIGGER stories_fts_delete;
+DROP TRIGGER items_fts_update;
+
+CREATE TABLE search_pending (
+    -- Stories whose row in stories_fts is out of date until the current write transaction
+    -- commits (empty between transactions).
+    story_id INTEGER PRIMARY KEY
+);
+
+CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories WHEN new.item_count > 0 BEGIN
+    INSERT OR IGNORE INTO search_pending(story_id) VALUES (new.id);
+END;
+
+CREATE TRIGGER stories_fts_update AFTER UPDATE OF title, canonical_item_id, item_count ON stories
+WHEN old.title IS NOT new.title OR old.canonical_item_id IS NOT new.canonical_item_id
+     OR (old.item_count > 0) IS NOT (new.item_count > 0) BEGIN
+    INSERT OR IGNORE INTO search_pending(story_id) VALUES (new.id);
+END;
+
+CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
+    INSERT OR IGNORE INTO search_pending(story_id) VALUES (old.id);
+END;
+
+CREATE TRIGGER items_fts_update AFTER UPDATE OF clean_text ON items
+WHEN old.clean_text IS NOT new.clean_text AND new.story_id IS NOT NULL BEGIN
+    INSERT OR IGNORE INTO search_pending(story_id)
+    SELECT new.story_id WHERE EXISTS (SELECT 1 FROM stories WHERE id = new.story_id AND canonical_item_id = new.id);
+END;
+"#,
 ];
 
 #[cfg(test)]

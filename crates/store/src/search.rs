@@ -1,12 +1,35 @@
 //! Full-text search over stories: the FTS5 index `stories_fts` (migration 2) holds each
-//! story's title and its canonical item's clean text, kept in sync by triggers on `stories`
-//! and `items`. This module turns what a person typed into a safe FTS5 query and ranks the
-//! matches with bm25.
+//! story's title and its canonical item's clean text. Triggers on `stories` and `items` note
+//! the stories whose title or canonical text changed in `search_pending` (migration 10),
+//! and [`sync_index`] rewrites their rows before each write transaction commits. This module
+//! also turns what a person typed into a safe FTS5 query and ranks the matches with bm25.
 
 use crate::inspect::{summary_from_row, StorySummary, SUMMARY_COLUMNS};
 use crate::{Result, Store};
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use serde::Serialize;
+
+/// Brings `stories_fts` up to date with the stories noted in `search_pending`: each one's
+/// row is rewritten from its current title and canonical text (or removed, for a story that is
+/// gone or empty). Every write transaction that may change stories calls it just before it
+/// commits, so the index is never out of date outside a transaction. All of it at once, with
+/// nothing written after it: FTS5 then writes its buffer to disk once per transaction.
+pub(crate) fn sync_index(conn: &Connection) -> rusqlite::Result<()> {
+    if !conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?.query_row([], |r| r.get::<_, bool>(0))? {
+        return Ok(());
+    }
+    conn.prepare_cached("DELETE FROM stories_fts WHERE rowid IN (SELECT story_id FROM search_pending)")?.execute([])?;
+    conn.prepare_cached(
+        "INSERT INTO stories_fts(rowid, title, text) \
+         SELECT s.id, s.title, COALESCE(c.clean_text, '') \
+         FROM search_pending p JOIN stories s ON s.id = p.story_id \
+         LEFT JOIN items c ON c.id = s.canonical_item_id \
+         WHERE s.item_count > 0 ORDER BY s.id",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM search_pending")?.execute([])?;
+    Ok(())
+}
 
 /// How much more a word in the title counts than a word in the text, for bm25.
 const TITLE_WEIGHT: f64 = 4.0;
