@@ -261,8 +261,7 @@ impl Learner {
             .into_iter()
             .filter(|(_, feeds, stories)| is_common(*feeds, *stories))
             .map(|(shape, _, _)| shape);
-        let titles = analyses.iter().map(|a| a.clean_title.as_str());
-        Ok(template.with_foreign(foreign).with_common(common).with_titles(titles))
+        Ok(template.with_foreign(foreign).with_common(common).with_titles_of(analyses.iter().copied()))
     }
 
     /// Forgets a feed's statistics and counts its stored items again, as one batch.

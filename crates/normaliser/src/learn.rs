@@ -227,9 +227,25 @@ impl Template {
         self
     }
 
+    /// [`Template::with_titles`] for analysed items, whose titles are folded already.
+    pub fn with_titles_of<'a>(mut self, analyses: impl IntoIterator<Item = &'a crate::Analysis>) -> Template {
+        self.titles.extend(
+            analyses
+                .into_iter()
+                .filter(|a| a.clean_title.chars().count() >= MIN_TITLE_CHARS)
+                .map(|a| title_key(&a.folded_title)),
+        );
+        self
+    }
+
     /// True when the folded line is the title of an item given to [`Template::with_titles`].
     pub fn is_title(&self, folded_line: &str) -> bool {
         !self.titles.is_empty() && self.titles.contains(&title_key(folded_line))
+    }
+
+    /// [`Template::is_title`] for a line's [`crate::AnalysedLine::title_key`].
+    pub fn is_title_key(&self, key: u64) -> bool {
+        !self.titles.is_empty() && self.titles.contains(&key)
     }
 
     /// A short line many feeds repeat.
@@ -267,7 +283,7 @@ pub const MIN_TITLE_CHARS: usize = 16;
 
 /// The key of a folded title: its words (letters and digits), so that punctuation and quotes
 /// do not matter.
-fn title_key(folded: &str) -> u64 {
+pub(crate) fn title_key(folded: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for w in folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         for b in w.bytes().chain(std::iter::once(b' ')) {

@@ -123,6 +123,9 @@ pub struct AnalysedLine {
     pub rule: Option<RuleHit>,
     pub edge: EdgeKind,
     pub tail: Option<TailPhrase>,
+    /// The key the line would have as another item's title (see [`Template::with_titles`]),
+    /// computed here once rather than each time a template is applied.
+    pub title_key: u64,
 }
 
 /// An item after the expensive work, before its feed's template is applied.
@@ -130,6 +133,8 @@ pub struct AnalysedLine {
 pub struct Analysis {
     pub lines: Vec<AnalysedLine>,
     pub clean_title: String,
+    /// `clean_title` folded (see [`fold::fold_line`]).
+    pub folded_title: String,
     pub canonical_link: Option<String>,
 }
 
@@ -174,7 +179,7 @@ impl Analysis {
                 hit(l.shape.key)
                     || l.tail.as_ref().is_some_and(|t| hit(t.shape.key))
                     || l.frames.keys().iter().any(|k| hit(*k))
-                    || template.is_title(&l.folded)
+                    || template.is_title_key(l.title_key)
             })
     }
 }
@@ -256,10 +261,11 @@ impl Normaliser {
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
                 let tail = self.tail_phrase(feed_rules, &line, &folded_title);
                 let frames = shape::frames_of(&folded, &folded_title);
-                AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail }
+                let title_key = learn::title_key(&folded);
+                AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail, title_key }
             })
             .collect();
-        Analysis { lines, clean_title, canonical_link: item.link.as_deref().map(link::canonical_link) }
+        Analysis { lines, clean_title, folded_title, canonical_link: item.link.as_deref().map(link::canonical_link) }
     }
 
     /// A phrase ending the line that could be boilerplate on its own: a trailing link after
@@ -296,8 +302,8 @@ impl Normaliser {
     /// rules had to say is in the analysis already, so this needs no normaliser.
     pub fn finish(analysis: &Analysis, template: &Template) -> CleanItem {
         let lines = &analysis.lines;
-        let own_title = fold::fold_line(&analysis.clean_title);
-        let mut marks: Vec<Mark> = lines.iter().map(|l| mark_of(l, template, &own_title)).collect();
+        let own_title = analysis.folded_title.as_str();
+        let mut marks: Vec<Mark> = lines.iter().map(|l| mark_of(l, template, own_title)).collect();
         let n = lines.len();
 
         // The head block: the lines before the story that are boilerplate of some kind. (A
@@ -386,7 +392,7 @@ impl Normaliser {
         // bold) is the title, not the story's text.
         if texts.len() > 1
             && !analysis.clean_title.is_empty()
-            && fold::fold_line(&title::clean_title(&texts[0])) == fold::fold_line(&analysis.clean_title)
+            && fold::fold_line(&title::clean_title(&texts[0])) == analysis.folded_title
         {
             let line = texts.remove(0);
             folded.remove(0);
@@ -440,7 +446,7 @@ fn mark_of(l: &AnalysedLine, template: &Template, own_title: &str) -> Mark {
         None if learnable && template.is_foreign(l.shape.key) => Mark::Foreign,
         None if l.frames.keys().iter().any(|k| template.contains(*k)) => Mark::Frame,
         None if l.frames.keys().iter().any(|k| template.is_foreign(*k)) => Mark::Foreign,
-        None if l.folded != own_title && is_title_like(l) && template.is_title(&l.folded) => Mark::OtherTitle,
+        None if l.folded != own_title && is_title_like(l) && template.is_title_key(l.title_key) => Mark::OtherTitle,
         None => Mark::Edge(l.edge),
     }
 }
