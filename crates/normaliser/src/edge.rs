@@ -12,6 +12,7 @@
 //! a [`EdgeKind::Weak`] line (a label, a signature, an emoji-decorated short line) only goes
 //! along with a block that holds something stronger, because prose has short lines too.
 
+use crate::chars;
 use crate::html::Line;
 
 /// How a line looks, for the edge layer.
@@ -102,18 +103,18 @@ pub fn classify(line: &Line, folded: &str) -> EdgeKind {
 
 /// Words: runs of letters or digits.
 pub fn word_count(text: &str) -> usize {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count()
+    text.split(|c: char| !chars::is_alphanumeric(c)).filter(|w| !w.is_empty()).count()
 }
 
 /// A URL, a bare link such as `t.me/channel`, an @handle or an e-mail address.
 fn is_contact_token(token: &str) -> bool {
-    let t = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '/');
+    let t = token.trim_matches(|c: char| !chars::is_alphanumeric(c) && c != '@' && c != '/');
     if t.contains("://") || t.starts_with("www.") {
         return true;
     }
     if let Some(handle) = t.strip_prefix('@') {
-        return handle.chars().filter(|c| c.is_alphanumeric()).count() >= 2
-            && handle.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.'));
+        return handle.chars().filter(|c| chars::is_alphanumeric(*c)).count() >= 2
+            && handle.chars().all(|c| chars::is_alphanumeric(c) || matches!(c, '_' | '.'));
     }
     if let Some((user, domain)) = t.split_once('@') {
         return !user.is_empty() && is_domain(domain);
@@ -129,13 +130,13 @@ fn is_contact_token(token: &str) -> bool {
 fn is_domain(s: &str) -> bool {
     let labels: Vec<&str> = s.split('.').collect();
     labels.len() >= 2
-        && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| chars::is_alphanumeric(c) || c == '-'))
         && labels.last().is_some_and(|tld| (2..=6).contains(&tld.len()) && tld.chars().all(|c| c.is_ascii_lowercase()))
 }
 
 fn is_hashtag(token: &str) -> bool {
     let t = token.trim_end_matches([',', '.', ';', '|']);
-    t.strip_prefix('#').is_some_and(|rest| rest.chars().next().is_some_and(char::is_alphanumeric))
+    t.strip_prefix('#').is_some_and(|rest| rest.chars().next().is_some_and(chars::is_alphanumeric))
 }
 
 /// A long list of short lowercase phrases separated by commas (or `;`, `|`), usually after a
@@ -162,21 +163,23 @@ fn is_keyword_wall(text: &str) -> bool {
         .split(", ")
         .flat_map(|s| s.split([';', '|', '،']))
         .map(str::trim)
-        .filter(|s| s.chars().any(char::is_alphabetic))
+        .filter(|s| s.chars().any(chars::is_alphabetic))
         .collect();
     if segments.len() < 6 {
         return false;
     }
     let short = segments.iter().filter(|s| (1..=4).contains(&word_count(s))).count();
-    let lowercase =
-        segments.iter().filter(|s| s.chars().find(|c| c.is_alphabetic()).is_some_and(char::is_lowercase)).count();
+    let lowercase = segments
+        .iter()
+        .filter(|s| s.chars().find(|c| chars::is_alphabetic(*c)).is_some_and(chars::is_lowercase))
+        .count();
     short * 10 >= segments.len() * 9 && lowercase * 10 >= segments.len() * 8
 }
 
 /// Letters are all capitals, and there are enough of them to say so.
 fn is_all_caps(text: &str) -> bool {
-    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
-    letters.len() >= 4 && letters.iter().all(|c| c.is_uppercase())
+    let letters: Vec<char> = text.chars().filter(|c| chars::is_alphabetic(*c)).collect();
+    letters.len() >= 4 && letters.iter().all(|c| chars::is_uppercase(*c))
 }
 
 /// Emoji, pictographs, arrows, dingbats and geometric shapes used as bullets.

@@ -23,6 +23,7 @@
 //! needs from the database, let [`FeedStats::observe`] count a whole fetched batch at once,
 //! and save what changed. This module does no I/O.
 
+use crate::chars;
 use crate::Analysis;
 #[cfg(test)]
 use crate::{fold, shape};
@@ -285,7 +286,7 @@ pub const MIN_TITLE_CHARS: usize = 16;
 /// do not matter.
 pub(crate) fn title_key(folded: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for w in folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for w in folded.split(|c: char| !chars::is_alphanumeric(c)).filter(|w| !w.is_empty()) {
         for b in w.bytes().chain(std::iter::once(b' ')) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);

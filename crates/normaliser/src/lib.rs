@@ -31,6 +31,7 @@
 //! [`RawItem`]: newsdedup_model::RawItem
 //! [`CleanItem`]: newsdedup_model::CleanItem
 
+mod chars;
 pub mod edge;
 pub mod fold;
 pub mod html;
@@ -489,7 +490,7 @@ fn is_title_like(l: &AnalysedLine) -> bool {
     (1..=20).contains(&words)
         && text.chars().count() <= 160
         && !text.ends_with(['.', ':', ';', ',', '!'])
-        && text.chars().find(|c| c.is_alphanumeric()).is_some_and(|c| !c.is_lowercase())
+        && text.chars().find(|c| crate::chars::is_alphanumeric(*c)).is_some_and(|c| !crate::chars::is_lowercase(c))
 }
 
 /// True when a line that goes at `end` (`Any`: in the middle) can head a list of stories: a

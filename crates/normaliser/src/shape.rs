@@ -25,6 +25,7 @@
 //! that do not end like a sentence, and are trusted only at an item's edges (see the crate
 //! root), since the first words of prose recur too.
 
+use crate::chars;
 /// Version of the shape algorithm; bump it whenever [`shape_of`] or [`frames_of`] changes
 /// its output.
 pub const SHAPE_VERSION: u32 = 3;
@@ -54,7 +55,7 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
             continue;
         }
         if let Some(host) = link_host(token) {
-            letters += host.chars().filter(|c| c.is_alphabetic()).count();
+            letters += host.chars().filter(|c| chars::is_alphabetic(*c)).count();
             add_word(&mut hash, &mut words, host);
             continue;
         }
@@ -63,15 +64,18 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
         let mut chars = token.chars().peekable();
         while let Some(c) = chars.next() {
             // "1,204", "3.5" and "12'000" are one number.
-            if in_digits && matches!(c, ',' | '.' | '\'' | '\u{a0}') && chars.peek().is_some_and(|n| n.is_numeric()) {
+            if in_digits
+                && matches!(c, ',' | '.' | '\'' | '\u{a0}')
+                && chars.peek().is_some_and(|n| chars::is_numeric(*n))
+            {
                 continue;
             }
-            if c.is_numeric() {
+            if chars::is_numeric(c) {
                 if !in_digits {
                     word.push('0');
                 }
                 in_digits = true;
-            } else if c.is_alphanumeric() {
+            } else if chars::is_alphanumeric(c) {
                 letters += 1;
                 word.push(c);
                 in_digits = false;
@@ -159,11 +163,14 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
         let mut in_digits = false;
         let mut chars = token.chars().peekable();
         while let Some(c) = chars.next() {
-            if in_digits && matches!(c, ',' | '.' | '\'' | '\u{a0}') && chars.peek().is_some_and(|n| n.is_numeric()) {
+            if in_digits
+                && matches!(c, ',' | '.' | '\'' | '\u{a0}')
+                && chars.peek().is_some_and(|n| chars::is_numeric(*n))
+            {
                 continue;
             }
-            if c.is_alphanumeric() {
-                if c.is_numeric() {
+            if chars::is_alphanumeric(c) {
+                if chars::is_numeric(c) {
                     if !in_digits {
                         word.push('0');
                     }
@@ -243,7 +250,7 @@ fn holds_a_sentence(folded_line: &str) -> bool {
     let words: Vec<&str> = folded_line.split_whitespace().collect();
     words.iter().enumerate().any(|(i, w)| {
         let ends = w.trim_end_matches(['"', '\'', ')', ']', '»', '”']).ends_with(['.', '!', '?', '…']);
-        ends && i + 1 >= 4 && words.len() - (i + 1) >= 6 && w.chars().filter(|c| c.is_alphabetic()).count() >= 3
+        ends && i + 1 >= 4 && words.len() - (i + 1) >= 6 && w.chars().filter(|c| chars::is_alphabetic(*c)).count() >= 3
     })
 }
 
@@ -273,14 +280,14 @@ fn add_word(hash: &mut Fnv64, words: &mut u16, word: &str) {
 
 /// The host of a token that is a link (`https://host/…`, `www.host/…`), without `www.`.
 fn link_host(token: &str) -> Option<&str> {
-    let token = token.trim_start_matches(|c: char| !c.is_alphanumeric());
+    let token = token.trim_start_matches(|c: char| !chars::is_alphanumeric(c));
     let rest = token
         .strip_prefix("https://")
         .or_else(|| token.strip_prefix("http://"))
         .or_else(|| token.starts_with("www.").then_some(token))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.strip_prefix("www.").unwrap_or(host);
-    let host = host.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let host = host.trim_end_matches(|c: char| !chars::is_alphanumeric(c));
     (!host.is_empty()).then_some(host)
 }
 
