@@ -17,6 +17,8 @@ const ALPHABETIC: u8 = 1;
 const NUMERIC: u8 = 2;
 const LOWERCASE: u8 = 4;
 const UPPERCASE: u8 = 8;
+/// `to_lowercase` gives the character itself.
+const OWN_LOWERCASE: u8 = 16;
 
 static TABLE: LazyLock<Box<[u8; TABLE_END]>> = LazyLock::new(|| {
     let mut table = Box::new([0u8; TABLE_END]);
@@ -27,6 +29,7 @@ static TABLE: LazyLock<Box<[u8; TABLE_END]>> = LazyLock::new(|| {
             (c.is_numeric(), NUMERIC),
             (c.is_lowercase(), LOWERCASE),
             (c.is_uppercase(), UPPERCASE),
+            (c.to_lowercase().eq([c]), OWN_LOWERCASE),
         ] {
             if yes {
                 *entry |= bit;
@@ -86,6 +89,16 @@ pub fn is_uppercase(c: char) -> bool {
     class(c).map_or_else(|| c.is_uppercase(), |k| k & UPPERCASE != 0)
 }
 
+/// True when [`char::to_lowercase`] gives `c` itself: most letters of lowercase text, digits,
+/// punctuation. Callers skip the case mapping's search for those.
+#[inline]
+pub fn is_own_lowercase(c: char) -> bool {
+    if c.is_ascii() {
+        return !c.is_ascii_uppercase();
+    }
+    class(c).map_or_else(|| c.to_lowercase().eq([c]), |k| k & OWN_LOWERCASE != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +112,7 @@ mod tests {
             assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{c:?}");
             assert_eq!(is_lowercase(c), c.is_lowercase(), "{c:?}");
             assert_eq!(is_uppercase(c), c.is_uppercase(), "{c:?}");
+            assert_eq!(is_own_lowercase(c), c.to_lowercase().eq([c]), "{c:?}");
         }
     }
 }
