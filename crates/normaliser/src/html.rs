@@ -20,6 +20,7 @@
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// One line of a body, with what the boilerplate layers need to know about its markup.
@@ -71,7 +72,7 @@ pub fn html_to_structured_lines(html: &str) -> Vec<Line> {
 /// descriptions, sometimes encoded twice) are decoded, whitespace tidied, empty lines dropped.
 pub fn text_to_lines(text: &str) -> Vec<String> {
     text.lines()
-        .map(|l| tidy_whitespace(&decode_entities(&decode_entities(l))))
+        .map(|l| tidy_whitespace(&decode_entities_cow(&decode_entities_cow(l))))
         .filter(|l| has_visible_text(l))
         .collect()
 }
@@ -253,7 +254,7 @@ fn assemble(segments: Vec<Segment>) -> Option<Line> {
     let mut trailing: Option<usize> = None;
     let mut plain_before = false;
     for segment in segments {
-        let decoded = decode_entities(&segment.text);
+        let decoded = decode_entities_cow(&segment.text);
         let mut first_visible = true;
         for c in decoded.chars() {
             if c.is_whitespace() {
@@ -318,8 +319,13 @@ impl TokenSink for LineSink {
 /// Decodes complete character references (`&name;`, `&#NNN;`, `&#xHH;`) in text that was
 /// already decoded once. Anything that is not a complete reference is left exactly as it was.
 pub fn decode_entities(text: &str) -> String {
+    decode_entities_cow(text).into_owned()
+}
+
+/// [`decode_entities`], without copying text that holds no `&`.
+fn decode_entities_cow(text: &str) -> Cow<'_, str> {
     if !text.contains('&') {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -338,7 +344,7 @@ pub fn decode_entities(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Decodes one reference at the start of `s` (just after the `&`): returns the text and how
@@ -397,17 +403,11 @@ fn windows_1252_c1(byte: u8) -> Option<char> {
 /// the folding step to judge.
 pub fn tidy_whitespace(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
-    let mut pending_space = false;
-    for c in line.chars() {
-        if c.is_whitespace() {
-            pending_space = true;
-        } else {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push(c);
+    for word in line.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
         }
+        out.push_str(word);
     }
     out
 }
