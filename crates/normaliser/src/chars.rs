@@ -19,6 +19,8 @@ const LOWERCASE: u8 = 4;
 const UPPERCASE: u8 = 8;
 /// `to_lowercase` gives the character itself.
 const OWN_LOWERCASE: u8 = 16;
+/// Allowed in NFKC and a starter (combining class 0).
+const NFKC_STARTER: u8 = 32;
 
 static TABLE: LazyLock<Box<[u8; TABLE_END]>> = LazyLock::new(|| {
     let mut table = Box::new([0u8; TABLE_END]);
@@ -30,6 +32,7 @@ static TABLE: LazyLock<Box<[u8; TABLE_END]>> = LazyLock::new(|| {
             (c.is_lowercase(), LOWERCASE),
             (c.is_uppercase(), UPPERCASE),
             (c.to_lowercase().eq([c]), OWN_LOWERCASE),
+            (nfkc_starter(c), NFKC_STARTER),
         ] {
             if yes {
                 *entry |= bit;
@@ -99,6 +102,21 @@ pub fn is_own_lowercase(c: char) -> bool {
     class(c).map_or_else(|| c.to_lowercase().eq([c]), |k| k & OWN_LOWERCASE != 0)
 }
 
+fn nfkc_starter(c: char) -> bool {
+    unicode_normalization::is_nfkc_quick(std::iter::once(c)) == unicode_normalization::IsNormalized::Yes
+        && unicode_normalization::char::canonical_combining_class(c) == 0
+}
+
+/// True when `c` is allowed unchanged in NFKC and combines with nothing before it: text made
+/// only of such characters is in NFKC, which is what `is_nfkc_quick` would find more slowly.
+#[inline]
+pub fn is_nfkc_starter(c: char) -> bool {
+    if c.is_ascii() {
+        return true;
+    }
+    class(c).map_or_else(|| nfkc_starter(c), |k| k & NFKC_STARTER != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +131,7 @@ mod tests {
             assert_eq!(is_lowercase(c), c.is_lowercase(), "{c:?}");
             assert_eq!(is_uppercase(c), c.is_uppercase(), "{c:?}");
             assert_eq!(is_own_lowercase(c), c.to_lowercase().eq([c]), "{c:?}");
+            assert_eq!(is_nfkc_starter(c), nfkc_starter(c), "{c:?}");
         }
     }
 }

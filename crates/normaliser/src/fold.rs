@@ -102,7 +102,9 @@ fn fold_unicode_line_into(line: &str, simple: &mut String, out: &mut String) {
         }
     };
     // Most text is already in NFKC; checking is much cheaper than normalising.
-    if unicode_normalization::is_nfkc_quick(line.chars()) == unicode_normalization::IsNormalized::Yes {
+    if line.chars().all(crate::chars::is_nfkc_starter)
+        || unicode_normalization::is_nfkc_quick(line.chars()) == unicode_normalization::IsNormalized::Yes
+    {
         for c in line.chars() {
             push(c, simple);
         }

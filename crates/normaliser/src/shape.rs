@@ -49,6 +49,7 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
     let line = with_title_placeholder(folded_line, folded_title);
     let mut hash = Fnv64::new();
     let (mut words, mut letters) = (0u16, 0usize);
+    let mut word = String::new();
     for token in line.split_whitespace() {
         if token == TITLE_WORD {
             add_word(&mut hash, &mut words, TITLE_WORD);
@@ -59,7 +60,7 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
             add_word(&mut hash, &mut words, host);
             continue;
         }
-        let mut word = String::new();
+        word.clear();
         let mut in_digits = false;
         let mut chars = token.chars().peekable();
         while let Some(c) = chars.next() {
