@@ -85,7 +85,15 @@ fn has_visible_text(line: &str) -> bool {
 
 /// [`text_to_lines`] as [`Line`]s.
 pub fn text_to_structured_lines(text: &str) -> Vec<Line> {
-    text_to_lines(text).into_iter().map(Line::plain).collect()
+    text_to_lines(text)
+        .into_iter()
+        .map(|text| {
+            // Tidied text has no whitespace but single spaces, which are ASCII: counting those
+            // bytes is much cheaper than classifying every character as `Line::plain` does.
+            let chars = text.chars().count() - text.bytes().filter(|b| *b == b' ').count();
+            Line { text, link_chars: 0, chars, trailing_link: None }
+        })
+        .collect()
 }
 
 /// Elements whose start or end begins a new line.
@@ -469,6 +477,14 @@ mod tests {
     fn plain_text_keeps_lines_and_decodes_literal_entities() {
         let text = "Line one &amp;quot;q&amp;quot;\n\n  Line\u{00A0}\u{00A0}two  \nEnd";
         assert_eq!(text_to_lines(text), ["Line one \"q\"", "Line two", "End"]);
+    }
+
+    #[test]
+    fn plain_text_lines_count_their_visible_characters() {
+        let text = "  Two\u{00A0} words\t\u{3000}here\n\nÉtape  deux ";
+        let lines = text_to_structured_lines(text);
+        assert_eq!(lines, text_to_lines(text).into_iter().map(Line::plain).collect::<Vec<_>>());
+        assert_eq!(lines.iter().map(|l| l.chars).collect::<Vec<_>>(), [12, 9]);
     }
 
     #[test]
