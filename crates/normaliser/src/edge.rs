@@ -109,6 +109,10 @@ pub fn word_count(text: &str) -> usize {
 /// A URL, a bare link such as `t.me/channel`, an @handle or an e-mail address.
 fn is_contact_token(token: &str) -> bool {
     let t = token.trim_matches(|c: char| !chars::is_alphanumeric(c) && c != '@' && c != '/');
+    // Most tokens are plain words: without `:`, `@` or `/` only the `www.` test below can hold.
+    if !t.bytes().any(|b| matches!(b, b':' | b'@' | b'/')) {
+        return t.starts_with("www.");
+    }
     if t.contains("://") || t.starts_with("www.") {
         return true;
     }
