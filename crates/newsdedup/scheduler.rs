@@ -106,8 +106,9 @@ pub async fn run(
             refresh = true;
             match (control.load_config)().and_then(|c| Ok(((control.build_stages)(&c)?, c))) {
                 Err(e) => {
-                    metrics.record_reload(false);
+                    // Logged before it is counted: whoever sees the count can read the reason.
                     tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the current settings");
+                    metrics.record_reload(false);
                 }
                 Ok((new_stages, new_config)) => {
                     tracing::info!("reloading the configuration: letting the feeds in flight finish");
@@ -128,14 +129,14 @@ pub async fn run(
                     pipeline = match reconfigured {
                         Ok(()) => {
                             (config, stages) = (new_config, new_stages);
-                            metrics.record_reload(true);
                             tracing::info!("configuration reloaded");
+                            metrics.record_reload(true);
                             Pipeline::start(stages.clone(), writer, false, OnWriteError::KeepGoing)
                         }
                         Err(e) => {
                             // The writer is unchanged (reconfigure applies all or nothing).
-                            metrics.record_reload(false);
                             tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the current settings");
+                            metrics.record_reload(false);
                             Pipeline::start(stages.clone(), writer, false, OnWriteError::KeepGoing)
                         }
                     };
