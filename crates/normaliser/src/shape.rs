@@ -60,37 +60,13 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
             add_word(&mut hash, &mut words, host);
             continue;
         }
-        word.clear();
-        let mut in_digits = false;
-        let mut chars = token.chars().peekable();
-        while let Some(c) = chars.next() {
-            // "1,204", "3.5" and "12'000" are one number.
-            if in_digits
-                && matches!(c, ',' | '.' | '\'' | '\u{a0}')
-                && chars.peek().is_some_and(|n| chars::is_numeric(*n))
-            {
-                continue;
+        split_token(token, &mut word, |part| match part {
+            Part::Word { text, letters: n } => {
+                letters += n;
+                add_word(&mut hash, &mut words, text);
             }
-            if chars::is_numeric(c) {
-                if !in_digits {
-                    word.push('0');
-                }
-                in_digits = true;
-            } else if chars::is_alphanumeric(c) {
-                letters += 1;
-                word.push(c);
-                in_digits = false;
-            } else {
-                if !word.is_empty() {
-                    add_word(&mut hash, &mut words, &word);
-                    word.clear();
-                }
-                in_digits = false;
-            }
-        }
-        if !word.is_empty() {
-            add_word(&mut hash, &mut words, &word);
-        }
+            Part::Other(_) => {}
+        });
     }
     Shape { key: hash.finish(), learnable: letters >= 3, words }
 }
@@ -147,6 +123,7 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
     }
     let line = with_title_placeholder(folded_line, folded_title);
     let mut pieces: Vec<Piece> = Vec::new();
+    let mut word = String::new();
     for token in line.split_whitespace() {
         if token == TITLE_WORD {
             pieces.push(Piece::Word(TITLE_WORD.to_string()));
@@ -160,39 +137,11 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
             pieces.push(Piece::Word(host.to_string()));
             continue;
         }
-        let mut word = String::new();
-        let mut in_digits = false;
-        let mut chars = token.chars().peekable();
-        while let Some(c) = chars.next() {
-            if in_digits
-                && matches!(c, ',' | '.' | '\'' | '\u{a0}')
-                && chars.peek().is_some_and(|n| chars::is_numeric(*n))
-            {
-                continue;
-            }
-            if chars::is_alphanumeric(c) {
-                if chars::is_numeric(c) {
-                    if !in_digits {
-                        word.push('0');
-                    }
-                    in_digits = true;
-                } else {
-                    word.push(c);
-                    in_digits = false;
-                }
-                continue;
-            }
-            in_digits = false;
-            if !word.is_empty() {
-                pieces.push(Piece::Word(std::mem::take(&mut word)));
-            }
-            if is_frame_separator(c) {
-                pieces.push(Piece::Sep(c));
-            }
-        }
-        if !word.is_empty() {
-            pieces.push(Piece::Word(word));
-        }
+        split_token(token, &mut word, |part| match part {
+            Part::Word { text, .. } => pieces.push(Piece::Word(text.to_string())),
+            Part::Other(c) if is_frame_separator(c) => pieces.push(Piece::Sep(c)),
+            Part::Other(_) => {}
+        });
     }
     let words: Vec<&str> = pieces
         .iter()
@@ -243,6 +192,52 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
 fn ends_like_a_sentence(folded_line: &str) -> bool {
     let end = folded_line.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']'));
     end.ends_with(['.', '!', '?', '…']) && folded_line.split_whitespace().count() > 4
+}
+
+/// A piece of a token, as [`split_token`] hands it out.
+enum Part<'a> {
+    /// A run of letters and digits, every number in it written `0`; `letters` counts the
+    /// letters (not the digits) it had.
+    Word { text: &'a str, letters: usize },
+    /// A character that is neither a letter nor a digit (it ends the word before it).
+    Other(char),
+}
+
+/// Splits one whitespace-separated token into words and the characters between them, the
+/// way both shapes and frames see a line: "1,204", "3.5" and "12'000" are one number, and
+/// every number is the word `0`. `word` is a scratch buffer.
+fn split_token(token: &str, word: &mut String, mut each: impl FnMut(Part<'_>)) {
+    word.clear();
+    let mut letters = 0;
+    let mut in_digits = false;
+    let mut chars = token.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_digits && matches!(c, ',' | '.' | '\'' | '\u{a0}') && chars.peek().is_some_and(|n| chars::is_numeric(*n))
+        {
+            continue;
+        }
+        if chars::is_numeric(c) {
+            if !in_digits {
+                word.push('0');
+            }
+            in_digits = true;
+        } else if chars::is_alphanumeric(c) {
+            letters += 1;
+            word.push(c);
+            in_digits = false;
+        } else {
+            if !word.is_empty() {
+                each(Part::Word { text: word, letters });
+                word.clear();
+                letters = 0;
+            }
+            in_digits = false;
+            each(Part::Other(c));
+        }
+    }
+    if !word.is_empty() {
+        each(Part::Word { text: word, letters });
+    }
 }
 
 /// True when a sentence ends inside the line with words on both sides of it ("Moscow, 11 Oct -
