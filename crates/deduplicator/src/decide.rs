@@ -372,13 +372,7 @@ impl Deduplicator {
         let Some(best) = best else {
             return Ok(Verdict { decision: Decision::NewStory, similarity: None, merge: Vec::new() });
         };
-        let mut merge: Vec<StoryId> = considered
-            .iter()
-            .filter(|c| c.check.is_match() && c.stored.story != best.stored.story)
-            .map(|c| c.stored.story)
-            .collect();
-        merge.sort_unstable();
-        merge.dedup();
+        let merge = confirmed_elsewhere(&considered, best.stored.story);
         Ok(self.join(candidate, &best.stored, MatchMethod::Near, merge))
     }
 
@@ -392,15 +386,7 @@ impl Deduplicator {
         story: StoryId,
         lookup: &mut L,
     ) -> Result<Vec<StoryId>, L::Error> {
-        let mut merge: Vec<StoryId> = self
-            .near_candidates(candidate, lookup)?
-            .iter()
-            .filter(|c| c.check.is_match() && c.stored.story != story)
-            .map(|c| c.stored.story)
-            .collect();
-        merge.sort_unstable();
-        merge.dedup();
-        Ok(merge)
+        Ok(confirmed_elsewhere(&self.near_candidates(candidate, lookup)?, story))
     }
 
     /// The near-duplicate candidates of an item (both fingerprints within the radius, in the
@@ -471,6 +457,16 @@ impl Deduplicator {
             merge,
         }
     }
+}
+
+/// The stories other than `story` with a candidate that verification confirmed, in order:
+/// the stories an item joining `story` proves to be the same one.
+fn confirmed_elsewhere(considered: &[Considered], story: StoryId) -> Vec<StoryId> {
+    let mut stories: Vec<StoryId> =
+        considered.iter().filter(|c| c.check.is_match() && c.stored.story != story).map(|c| c.stored.story).collect();
+    stories.sort_unstable();
+    stories.dedup();
+    stories
 }
 
 #[cfg(test)]
