@@ -98,7 +98,9 @@ fn snapshot(env: &Env) -> Snapshot {
 fn a_run_killed_at_any_point_and_rerun_stores_every_item_exactly_once() {
     let server = Server::start();
     for f in 0..FEEDS {
-        server.route(&format!("/feed{f}.xml"), Reply::xml(&feed_xml(f)));
+        // A little network time per feed, so that a run lasts long enough to be killed in
+        // the middle (the writer commits the feeds that wait for it together).
+        server.route(&format!("/feed{f}.xml"), Reply::xml(&feed_xml(f)).delayed(std::time::Duration::from_millis(20)));
     }
     let reference = setup(&server);
     reference.ok(&["run", "--once"]);

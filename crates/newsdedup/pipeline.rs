@@ -2,12 +2,12 @@
 //!
 //! ```text
 //! jobs ─► fetch (≤ concurrency at once) ─► parse+normalise+tokenise (blocking pool, ≤ cores)
-//!      ─► bounded channel ─► writer thread (dedup + one SQLite transaction per feed)
+//!      ─► bounded channel ─► writer thread (dedup + SQLite: each feed all or nothing)
 //! ```
 //!
 //! Every command that processes feeds (`run --once`, `daemon`, `ingest`) goes through
 //! [`run_jobs`]. A job holds a concurrency permit from the moment its fetch starts until the
-//! writer has committed it, so a slow writer slows fetching instead of letting results pile
+//! writer has written it, so a slow writer slows fetching instead of letting results pile
 //! up in memory. With `ordered`, the writer commits results in job order (`ingest` uses this,
 //! so the same files in the same order always give the same stories); otherwise in the order
 //! they finish.
@@ -116,7 +116,7 @@ pub struct JobResult {
     pub facts: FetchFacts,
     /// How long fetching the document took (None when there was nothing to fetch).
     pub fetch_time: Option<std::time::Duration>,
-    pub _slot: Slot,
+    pub slot: Slot,
 }
 
 /// Read-only things every job needs.
@@ -321,11 +321,20 @@ enum Admission {
 }
 
 /// A job's place in the pipeline: its concurrency permit, and its feed's entry in the
-/// in-flight set. Dropped (both released) once the writer is done with the job.
+/// in-flight set. The writer gives the permit back once it has written the job, so the next
+/// fetch starts, and drops the slot once the job is committed, so the scheduler does not
+/// take the feed for due again before its new schedule is stored.
 pub struct Slot {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
     feed: FeedId,
     in_flight: Arc<std::sync::Mutex<HashSet<FeedId>>>,
+}
+
+impl Slot {
+    /// Gives the concurrency permit back, keeping the feed in flight.
+    pub fn release_permit(&mut self) {
+        self.permit = None;
+    }
 }
 
 impl Drop for Slot {
@@ -426,7 +435,7 @@ impl Pipeline {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(job.feed.id);
-        let slot = Slot { _permit: permit, feed: job.feed.id, in_flight: self.in_flight.clone() };
+        let slot = Slot { permit: Some(permit), feed: job.feed.id, in_flight: self.in_flight.clone() };
         let stages = self.stages.clone();
         let tx = self.tx.clone();
         let mut abandon = self.abandon.subscribe();
@@ -446,7 +455,7 @@ impl Pipeline {
                     return;
                 };
                 queues.writing.fetch_add(1, Relaxed);
-                let result = JobResult { seq, feed: job.feed, outcome, facts, fetch_time, _slot: slot };
+                let result = JobResult { seq, feed: job.feed, outcome, facts, fetch_time, slot };
                 let sent = tokio::select! {
                     biased;
                     _ = stopped(&mut abandon) => false,

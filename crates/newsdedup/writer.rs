@@ -1,5 +1,6 @@
 //! The single writer: deduplicates each feed's items and commits them, with the story changes
-//! and the feed's new state, in one transaction per feed.
+//! and the feed's new state, all together or not at all. The feeds whose results are already
+//! waiting are committed in one transaction (a group), each of them still all or nothing.
 //!
 //! The writer owns the store and the deduplicator's index, and runs on its own blocking
 //! thread. The index is updated as items are stored, so later items of the same batch see
@@ -97,6 +98,12 @@ impl Writer {
     }
 
     /// Commits results as they arrive (in job order when `ordered`) until the channel closes.
+    ///
+    /// Results that are already waiting when one arrives are committed with it in one group
+    /// (see [`newsdedup_store::Store::begin_group`]), up to [`GROUP_ITEMS`] items or
+    /// [`GROUP_TIME`]: a busy writer commits less often, and a quiet one commits each feed as
+    /// it comes. Each feed is still all or nothing, and is reported (metrics, observers) only
+    /// once its group is committed.
     pub fn consume(
         &mut self,
         mut rx: mpsc::Receiver<JobResult>,
@@ -104,44 +111,136 @@ impl Writer {
         on_error: OnWriteError,
     ) -> Result<Summary> {
         let mut summary = Summary::default();
-        let mut pending: BTreeMap<usize, JobResult> = BTreeMap::new();
-        let mut next = 0;
-        let handle = |writer: &mut Writer, result: JobResult, summary: &mut Summary| {
-            match (writer.handle(result, summary), on_error) {
-                (Ok(()), _) => Ok(()),
-                (Err(e), OnWriteError::KeepGoing) => {
-                    // The feed stays as it was (due again); the error is on /healthz and counted.
-                    tracing::error!(error = %format!("{e:#}"), "cannot store a feed's results");
-                    Ok(())
+        let mut queue = Queue { ordered, pending: BTreeMap::new(), next: 0 };
+        while let Some(first) = rx.blocking_recv() {
+            let started = std::time::Instant::now();
+            let mut group = Group::default();
+            let mut arrived = Some(first);
+            let mut filled = Ok(());
+            while let Some(result) = arrived.take() {
+                for result in queue.ready(result) {
+                    filled = self.handle_in_group(result, &mut summary, &mut group, on_error);
+                    if filled.is_err() {
+                        break;
+                    }
                 }
-                (Err(e), OnWriteError::Stop) => Err(e),
+                if filled.is_ok() && group.items < GROUP_ITEMS && started.elapsed() < GROUP_TIME {
+                    arrived = rx.try_recv().ok();
+                }
             }
-        };
-        while let Some(result) = rx.blocking_recv() {
-            if !ordered {
-                handle(self, result, &mut summary)?;
-                self.upkeep();
-                continue;
-            }
-            pending.insert(result.seq, result);
-            while let Some(result) = pending.remove(&next) {
-                handle(self, result, &mut summary)?;
-                self.upkeep();
-                next += 1;
-            }
+            // What was written before an error that stops the run is committed all the same.
+            let ended = self.end_group(group, &mut summary, on_error);
+            filled?;
+            ended?;
+            self.upkeep();
         }
         // A job that never reported (its task panicked, or was abandoned at the stop deadline)
         // leaves a gap; commit the rest in order.
-        for (_, result) in pending {
-            handle(self, result, &mut summary)?;
+        let mut group = Group::default();
+        let mut filled = Ok(());
+        for result in std::mem::take(&mut queue.pending).into_values() {
+            filled = self.handle_in_group(result, &mut summary, &mut group, on_error);
+            if filled.is_err() {
+                break;
+            }
         }
+        let ended = self.end_group(group, &mut summary, on_error);
+        filled?;
+        ended?;
         Ok(summary)
     }
 
-    fn handle(&mut self, result: JobResult, summary: &mut Summary) -> Result<()> {
-        let feed = result.feed;
+    /// Writes one result into the open group (opening one if needed).
+    fn handle_in_group(
+        &mut self,
+        result: JobResult,
+        summary: &mut Summary,
+        group: &mut Group,
+        on_error: OnWriteError,
+    ) -> Result<()> {
+        if let Err(e) = self.store.begin_group() {
+            self.metrics.queues.writing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            return self.refused(anyhow::Error::from(e).context("cannot start a write transaction"), on_error);
+        }
+        let items = match &result.outcome {
+            Outcome::Parsed(p) => p.items.len(),
+            _ => 0,
+        };
+        group.items += items.max(1);
+        match self.handle(result, summary, group) {
+            Ok(()) => Ok(()),
+            Err(e) => self.refused(e, on_error),
+        }
+    }
+
+    /// What a feed or group that could not be stored does to the run.
+    fn refused(&self, e: anyhow::Error, on_error: OnWriteError) -> Result<()> {
+        match on_error {
+            OnWriteError::KeepGoing => {
+                // The feed stays as it was (due again); the error is on /healthz and counted.
+                tracing::error!(error = %format!("{e:#}"), "cannot store a feed's results");
+                Ok(())
+            }
+            OnWriteError::Stop => Err(e),
+        }
+    }
+
+    /// Commits the group and reports its feeds; if the commit fails, none of them happened.
+    fn end_group(&mut self, group: Group, summary: &mut Summary, on_error: OnWriteError) -> Result<()> {
+        let ended = self.commit_group(&group, summary, on_error);
+        // Its jobs are no longer waiting for the writer (the slots go with the group).
+        self.metrics.queues.writing.fetch_sub(group.slots.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        ended
+    }
+
+    fn commit_group(&mut self, group: &Group, summary: &mut Summary, on_error: OnWriteError) -> Result<()> {
+        if !self.store.in_group() {
+            return Ok(());
+        }
+        match self.store.commit_group() {
+            Ok(()) => {
+                for done in &group.committed {
+                    let report = FeedReport {
+                        feed_url: &done.feed.url,
+                        outcome: done.outcome,
+                        status: done.status,
+                        fetch_time: done.fetch_time,
+                        delta: &done.delta,
+                        at: done.at,
+                    };
+                    self.metrics.record_feed(&report);
+                    for observer in &mut self.observers {
+                        observer(&report);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let e = anyhow::Error::from(e).context(format!(
+                    "cannot commit the results of {} feed(s) (none of them is stored)",
+                    group.committed.len()
+                ));
+                self.metrics.record_write_error(&format!("{e:#}"));
+                for done in &group.committed {
+                    *summary = summary.since(&done.delta);
+                }
+                if let Err(reload) = self.reload_index() {
+                    tracing::error!(error = %reload, "cannot reload the dedup index");
+                }
+                for done in &group.committed {
+                    self.record_write_failure(&done.feed, &e);
+                }
+                self.refused(e, on_error)
+            }
+        }
+    }
+
+    fn handle(&mut self, result: JobResult, summary: &mut Summary, group: &mut Group) -> Result<()> {
+        let JobResult { feed, outcome: fetched, facts, fetch_time, mut slot, .. } = result;
+        slot.release_permit();
+        group.slots.push(slot);
         let _span = tracing::info_span!("feed", feed_id = feed.id.0, feed_url = %feed.url).entered();
-        let (outcome, status) = match &result.outcome {
+        let (outcome, status) = match &fetched {
             Outcome::Failed { status, .. } => (FetchOutcome::Failed, *status),
             Outcome::Gone { status, .. } => (FetchOutcome::Failed, Some(*status)),
             Outcome::Postponed { .. } => (FetchOutcome::Postponed, None),
@@ -150,23 +249,12 @@ impl Writer {
             Outcome::Parsed(p) => (FetchOutcome::Updated, Some(p.status)),
         };
         let before = summary.clone();
-        let written = self.write(&feed, result.outcome, &result.facts, summary);
-        self.metrics.queues.writing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let written = self.write(&feed, fetched, &facts, summary);
         match written {
             Ok(()) => {
                 let delta = summary.since(&before);
-                let report = FeedReport {
-                    feed_url: &feed.url,
-                    outcome,
-                    status,
-                    fetch_time: result.fetch_time,
-                    delta: &delta,
-                    at: self.clock.now(),
-                };
-                self.metrics.record_feed(&report);
-                for observer in &mut self.observers {
-                    observer(&report);
-                }
+                let at = self.clock.now();
+                group.committed.push(Written { feed, outcome, status, fetch_time, delta, at });
                 Ok(())
             }
             Err(e) => {
@@ -435,6 +523,56 @@ impl Writer {
 /// (every ~4 MB) keep it from growing while no reader is in the way; this one also truncates
 /// the file, so the -wal beside a long-running daemon stays small.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The most items one group transaction holds (see [`Writer::consume`]).
+const GROUP_ITEMS: usize = 2_000;
+
+/// The longest a group stays open while results keep arriving.
+const GROUP_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Results in the order they are committed: as they arrive, or in job order.
+struct Queue {
+    ordered: bool,
+    /// Results that arrived before an earlier job's (ordered only).
+    pending: BTreeMap<usize, JobResult>,
+    /// The job whose result is committed next (ordered only).
+    next: usize,
+}
+
+impl Queue {
+    /// The results that can be committed now that `result` has arrived, in order.
+    fn ready(&mut self, result: JobResult) -> Vec<JobResult> {
+        if !self.ordered {
+            return vec![result];
+        }
+        self.pending.insert(result.seq, result);
+        let mut ready = Vec::new();
+        while let Some(result) = self.pending.remove(&self.next) {
+            ready.push(result);
+            self.next += 1;
+        }
+        ready
+    }
+}
+
+/// The feeds written in the open group, reported when it commits.
+#[derive(Default)]
+struct Group {
+    items: usize,
+    committed: Vec<Written>,
+    /// The slots of the group's jobs, released when it is committed (or rolled back).
+    slots: Vec<crate::pipeline::Slot>,
+}
+
+/// A feed written in a group.
+struct Written {
+    feed: FeedRow,
+    outcome: FetchOutcome,
+    status: Option<u16>,
+    fetch_time: Option<std::time::Duration>,
+    delta: Summary,
+    at: DateTime<Utc>,
+}
 
 /// How often the daemon prunes, with `[daemon] prune_older_than`.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(86400);

@@ -5,12 +5,15 @@
 //! the commit, none of it happened: the validators still describe the previous document, so
 //! the next run fetches it again and stores every item exactly once. Writes are keyed on
 //! natural keys (feed, guid), so a rerun of the same document changes nothing.
+//!
+//! Inside a group ([`crate::Store::begin_group`]) the batch is a savepoint of the group's
+//! transaction: the same all or nothing, made durable when the group commits.
 
 use crate::feeds::FeedOutcome;
 use crate::{from_sql_u64, timestamp, to_sql_u64, Result};
 use chrono::{DateTime, Utc};
 use newsdedup_model::{CleanItem, Decision, FeedId, Fingerprint, ItemId, RawItem, RemovedLine, StoryId};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// An item to insert or to update in place, with everything the stages computed for it.
 #[derive(Debug, Clone, Copy)]
@@ -36,26 +39,48 @@ pub struct StoredItem {
 }
 
 /// One feed's write transaction. Dropping it without [`FeedBatch::commit`] rolls back.
+///
+/// Inside a group (see [`Store::begin_group`]) it is a savepoint of the group's transaction
+/// instead: its commit makes it part of the group, its rollback undoes it alone, and it
+/// becomes visible to other connections when the group commits.
 pub struct FeedBatch<'a> {
-    pub(crate) tx: Transaction<'a>,
+    pub(crate) tx: &'a Connection,
+    nested: bool,
+    open: bool,
 }
 
+/// The savepoint that holds one feed's writes inside a group.
+const SAVEPOINT: &str = "feed_batch";
+
 impl<'a> FeedBatch<'a> {
-    pub(crate) fn new(tx: Transaction<'a>) -> FeedBatch<'a> {
-        FeedBatch { tx }
+    /// Starts the batch on `conn`: a transaction of its own, or with `nested`, a savepoint of
+    /// the group transaction that is open on it.
+    pub(crate) fn begin(conn: &'a Connection, nested: bool) -> Result<FeedBatch<'a>> {
+        if nested && conn.is_autocommit() {
+            // SQLite ended the group's transaction itself (a full disk, an I/O error): a
+            // savepoint now would start a transaction outside the group.
+            return Err(crate::StoreError::GroupLost);
+        }
+        conn.execute_batch(if nested { "SAVEPOINT feed_batch" } else { "BEGIN IMMEDIATE" })?;
+        Ok(FeedBatch { tx: conn, nested, open: true })
     }
 
     /// The transaction, for the other files of this crate that write through the batch.
-    pub(crate) fn tx(&self) -> &Transaction<'a> {
-        &self.tx
+    pub(crate) fn tx(&self) -> &'a Connection {
+        self.tx
     }
 
-    pub fn commit(self) -> Result<()> {
-        crate::search::sync_index(&self.tx)?;
-        self.tx.commit()?;
+    pub fn commit(mut self) -> Result<()> {
+        if self.nested {
+            // The full-text index is brought up to date once, when the group commits.
+            self.tx.execute_batch(&format!("RELEASE {SAVEPOINT}"))?;
+        } else {
+            crate::search::sync_index(self.tx)?;
+            self.tx.execute_batch("COMMIT")?;
+        }
+        self.open = false;
         Ok(())
     }
-
     /// The stored item of `feed` with key `guid`, if any.
     pub fn find_item(&self, feed: FeedId, guid: &str) -> Result<Option<StoredItem>> {
         let mut stmt = self.tx.prepare_cached(
@@ -363,6 +388,19 @@ fn body_kind_str(raw: &RawItem) -> &'static str {
     }
 }
 
+impl Drop for FeedBatch<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let sql = if self.nested { "ROLLBACK TO feed_batch; RELEASE feed_batch" } else { "ROLLBACK" };
+        if let Err(e) = self.tx.execute_batch(sql) {
+            // Only a connection that is already broken gets here; the transaction ends with it.
+            tracing::warn!(error = %e, "cannot roll back a feed's write transaction");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,5 +561,65 @@ mod tests {
         }
         let n: i64 = store.conn().query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// Stores one item of feed `f` with key `guid` in its own story through a batch of `store`.
+    fn store_one(store: &mut Store, f: FeedId, guid: &str, commit: bool) {
+        let now = Utc::now();
+        let batch = store.begin().unwrap();
+        let (r, c) = (raw(guid, 1, guid), clean(guid));
+        let fingerprint = Fingerprint { simhash: 1, content_hash: guid.len() as u64 };
+        let id = batch.insert_item(&NewItem { feed: f, raw: &r, clean: &c, fingerprint, word_count: 1 }, now).unwrap();
+        batch.assign_story(id, &Decision::NewStory, now).unwrap();
+        if commit {
+            batch.commit().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_group_commits_its_feeds_together_and_a_feed_rolled_back_in_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut store = Store::open(&path).unwrap();
+        let (f, _) = store.add_feed("f", Utc::now()).unwrap();
+        let reader = Store::open_read_only(&path).unwrap();
+        let guids = |s: &Store| -> Vec<String> {
+            let mut stmt = s.conn().prepare("SELECT guid FROM items ORDER BY guid").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+        };
+
+        store.begin_group().unwrap();
+        store_one(&mut store, f, "a", true);
+        store_one(&mut store, f, "b", false);
+        store_one(&mut store, f, "c", true);
+        // The writer sees its group; nobody else does until it commits.
+        assert_eq!(guids(&store), ["a", "c"]);
+        assert!(guids(&reader).is_empty());
+        store.commit_group().unwrap();
+        assert_eq!(guids(&reader), ["a", "c"]);
+        let stories: i64 = reader.conn().query_row("SELECT count(*) FROM stories_fts", [], |r| r.get(0)).unwrap();
+        assert_eq!(stories, 2, "the full-text index is brought up to date when the group commits");
+
+        // Outside a group, each batch is its own transaction again.
+        store_one(&mut store, f, "d", true);
+        assert_eq!(guids(&reader), ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn a_group_that_sqlite_ended_refuses_more_feeds_and_its_commit_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let (f, _) = store.add_feed("f", Utc::now()).unwrap();
+        store.begin_group().unwrap();
+        store_one(&mut store, f, "a", true);
+        // What SQLite does by itself after some errors (a full disk): the transaction is gone.
+        store.conn().execute_batch("ROLLBACK").unwrap();
+        assert!(matches!(store.begin(), Err(crate::StoreError::GroupLost)));
+        assert!(matches!(store.commit_group(), Err(crate::StoreError::GroupLost)));
+        assert!(!store.in_group());
+        // The store works on: the next feed is its own transaction.
+        store_one(&mut store, f, "b", true);
+        let n: i64 = store.conn().query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
     }
 }

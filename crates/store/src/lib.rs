@@ -57,6 +57,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("cannot upgrade the database {} to schema version {version}: {reason}", path.display())]
     Migration { path: PathBuf, version: usize, reason: String },
+    #[error("the group's write transaction was rolled back by SQLite after an error: none of its feeds is stored")]
+    GroupLost,
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -82,6 +84,8 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// A group transaction is open (see [`Store::begin_group`]).
+    in_group: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,7 +104,7 @@ impl Store {
         let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store { conn, path: path.to_path_buf(), in_group: false };
         store.configure().map_err(open_err)?;
         store.migrate()?;
         Ok(store)
@@ -118,7 +122,7 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
         }
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store { conn, path: path.to_path_buf(), in_group: false })
     }
 
     fn configure(&mut self) -> rusqlite::Result<()> {
@@ -206,10 +210,49 @@ impl Store {
     }
 
     /// Starts the write transaction for one feed's results. Everything written through the
-    /// batch becomes visible at once on [`FeedBatch::commit`], or not at all.
+    /// batch becomes visible at once on [`FeedBatch::commit`], or not at all. Inside a group,
+    /// it becomes visible with the group, all of it or nothing, and it can be rolled back
+    /// alone.
     pub fn begin(&mut self) -> Result<FeedBatch<'_>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        Ok(FeedBatch::new(tx))
+        FeedBatch::begin(&self.conn, self.in_group)
+    }
+
+    /// Opens a group: the feed batches begun until [`Store::commit_group`] commit together,
+    /// each one still all or nothing (a savepoint). A busy writer commits fewer, larger
+    /// transactions, and pages that several feeds touch (index pages, stories, the full-text
+    /// index) are written once per group instead of once per feed. A crash before the group
+    /// commits loses the group's feeds whole: their validators with their items, so they are
+    /// fetched again.
+    pub fn begin_group(&mut self) -> Result<()> {
+        if !self.in_group {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_group = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the open group, if any. On error the group is rolled back: none of it happened.
+    pub fn commit_group(&mut self) -> Result<()> {
+        if !self.in_group {
+            return Ok(());
+        }
+        self.in_group = false;
+        if self.conn.is_autocommit() {
+            return Err(StoreError::GroupLost);
+        }
+        let committed = search::sync_index(&self.conn).and_then(|()| self.conn.execute_batch("COMMIT"));
+        if let Err(e) = committed {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Whether a group is open (its feeds are not yet committed).
+    pub fn in_group(&self) -> bool {
+        self.in_group
     }
 
     /// Runs a quick integrity check (`PRAGMA quick_check`); `Ok(())` when the file is sound.
