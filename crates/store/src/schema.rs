@@ -393,6 +393,13 @@ WHEN old.clean_text IS NOT new.clean_text AND new.story_id IS NOT NULL BEGIN
     SELECT new.story_id WHERE EXISTS (SELECT 1 FROM stories WHERE id = new.story_id AND canonical_item_id = new.id);
 END;
 "#,
+    // 11: each line of a batch is looked up among the template lines other feeds learned.
+    // Through the index on shape alone, each other feed's row for the line was read to see
+    // whether it was learned; this index holds only learned lines, with their feed, so the
+    // lookup reads no row.
+    r#"
+CREATE INDEX template_lines_learned ON template_lines(shape, feed_id) WHERE example IS NOT NULL;
+"#,
 ];
 
 #[cfg(test)]

@@ -82,7 +82,8 @@ impl FeedBatch<'_> {
     /// Those of `shapes` that other feeds have learned as template lines.
     pub fn template_lines_elsewhere(&self, feed: FeedId, shapes: &[u64]) -> Result<Vec<u64>> {
         let mut stmt = self.tx().prepare_cached(
-            "SELECT 1 FROM template_lines WHERE shape = ?1 AND example IS NOT NULL AND feed_id != ?2 LIMIT 1",
+            "SELECT 1 FROM template_lines INDEXED BY template_lines_learned \
+             WHERE shape = ?1 AND example IS NOT NULL AND feed_id != ?2 LIMIT 1",
         )?;
         let mut out = Vec::new();
         for &shape in shapes {
