@@ -118,12 +118,7 @@ impl Writer {
             let mut arrived = Some(first);
             let mut filled = Ok(());
             while let Some(result) = arrived.take() {
-                for result in queue.ready(result) {
-                    filled = self.handle_in_group(result, &mut summary, &mut group, on_error);
-                    if filled.is_err() {
-                        break;
-                    }
-                }
+                filled = self.write_all(queue.ready(result), &mut summary, &mut group, on_error);
                 if filled.is_ok() && group.items < GROUP_ITEMS && started.elapsed() < GROUP_TIME {
                     arrived = rx.try_recv().ok();
                 }
@@ -137,17 +132,25 @@ impl Writer {
         // A job that never reported (its task panicked, or was abandoned at the stop deadline)
         // leaves a gap; commit the rest in order.
         let mut group = Group::default();
-        let mut filled = Ok(());
-        for result in std::mem::take(&mut queue.pending).into_values() {
-            filled = self.handle_in_group(result, &mut summary, &mut group, on_error);
-            if filled.is_err() {
-                break;
-            }
-        }
+        let filled = self.write_all(queue.pending.into_values(), &mut summary, &mut group, on_error);
         let ended = self.end_group(group, &mut summary, on_error);
         filled?;
         ended?;
         Ok(summary)
+    }
+
+    /// Writes `results` into the open group, in order, up to the first that stops the run.
+    fn write_all(
+        &mut self,
+        results: impl IntoIterator<Item = JobResult>,
+        summary: &mut Summary,
+        group: &mut Group,
+        on_error: OnWriteError,
+    ) -> Result<()> {
+        for result in results {
+            self.handle_in_group(result, summary, group, on_error)?;
+        }
+        Ok(())
     }
 
     /// Writes one result into the open group (opening one if needed).
@@ -194,9 +197,6 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: &Group, summary: &mut Summary, on_error: OnWriteError) -> Result<()> {
-        if !self.store.in_group() {
-            return Ok(());
-        }
         match self.store.commit_group() {
             Ok(()) => {
                 for done in &group.committed {
