@@ -49,9 +49,6 @@ pub struct FeedBatch<'a> {
     open: bool,
 }
 
-/// The savepoint that holds one feed's writes inside a group.
-const SAVEPOINT: &str = "feed_batch";
-
 impl<'a> FeedBatch<'a> {
     /// Starts the batch on `conn`: a transaction of its own, or with `nested`, a savepoint of
     /// the group transaction that is open on it.
@@ -73,7 +70,7 @@ impl<'a> FeedBatch<'a> {
     pub fn commit(mut self) -> Result<()> {
         if self.nested {
             // The full-text index is brought up to date once, when the group commits.
-            self.tx.execute_batch(&format!("RELEASE {SAVEPOINT}"))?;
+            self.tx.execute_batch("RELEASE feed_batch")?;
         } else {
             crate::search::sync_index(self.tx)?;
             self.tx.execute_batch("COMMIT")?;
@@ -81,6 +78,7 @@ impl<'a> FeedBatch<'a> {
         self.open = false;
         Ok(())
     }
+
     /// The stored item of `feed` with key `guid`, if any.
     pub fn find_item(&self, feed: FeedId, guid: &str) -> Result<Option<StoredItem>> {
         let mut stmt = self.tx.prepare_cached(
