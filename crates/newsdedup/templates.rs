@@ -23,7 +23,7 @@ use newsdedup_normaliser::shape::SHAPE_VERSION;
 use newsdedup_normaliser::{Analysis, FeedStats, LearnSettings, LineStat, Normaliser, Template};
 use newsdedup_store::{FeedBatch, FeedRow, StoredHead, StoredRawItem, TemplateFeedRow, TemplateLineRow};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// The learning side of the writer.
@@ -46,9 +46,6 @@ pub struct Learned {
     newly: Vec<u64>,
     /// The statistics were counted again from every stored item (all of them may hold them).
     recounted: bool,
-    /// Whether other feeds have learned each shape the batch looked up (see
-    /// [`Learner::with_other_feeds`]): nothing this feed's transaction writes changes it.
-    elsewhere: HashMap<u64, bool>,
 }
 
 impl Learner {
@@ -110,14 +107,7 @@ impl Learner {
         stats.observe(fresh.iter().copied());
         self.save(batch, feed.id, &stats, items.iter().map(|i| &i.analysis), now)?;
         let own = stats.template(&self.settings);
-        let mut elsewhere = HashMap::new();
-        let template = self.with_other_feeds_cached(
-            batch,
-            feed.id,
-            items.iter().map(|i| &i.analysis),
-            own.clone(),
-            &mut elsewhere,
-        )?;
+        let template = self.with_other_feeds(batch, feed.id, items.iter().map(|i| &i.analysis), own.clone())?;
         for item in items.iter_mut() {
             if item.analysis.touches(&template) {
                 item.clean = Normaliser::finish(&item.analysis, &template);
@@ -127,7 +117,7 @@ impl Learner {
         let pruned = batch.prune_template_stats(feed.id, self.keep_stories)?;
         let newly: Vec<u64> = own.shapes().filter(|s| !before.contains(*s)).collect();
         tracing::debug!(template_lines = template.len(), newly = newly.len(), pruned, "template statistics updated");
-        Ok(Learned { newly, recounted, elsewhere })
+        Ok(Learned { newly, recounted })
     }
 
     /// Cleans again the feed's earlier items that hold lines which just became template lines,
@@ -178,9 +168,7 @@ impl Learner {
         }
         let (stats, _) = self.load(batch, feed, candidates.iter().map(|(_, a)| &**a), now)?;
         let own = stats.template(&self.settings);
-        let mut elsewhere = learned.elsewhere.clone();
-        let template =
-            self.with_other_feeds_cached(batch, feed.id, candidates.iter().map(|(_, a)| &**a), own, &mut elsewhere)?;
+        let template = self.with_other_feeds(batch, feed.id, candidates.iter().map(|(_, a)| &**a), own)?;
         let mut changed = 0;
         for (earlier, analysis) in candidates {
             let clean = Normaliser::finish(&analysis, &template);
@@ -257,19 +245,6 @@ impl Learner {
         analyses: impl Iterator<Item = &'a Analysis>,
         template: Template,
     ) -> Result<Template> {
-        self.with_other_feeds_cached(batch, feed, analyses, template, &mut HashMap::new())
-    }
-
-    /// [`Learner::with_other_feeds`], asking the store only about the shapes `elsewhere` does
-    /// not know yet (whether another feed has learned them), and adding the answers to it.
-    fn with_other_feeds_cached<'a>(
-        &self,
-        batch: &FeedBatch<'_>,
-        feed: FeedId,
-        analyses: impl Iterator<Item = &'a Analysis>,
-        template: Template,
-        elsewhere: &mut HashMap<u64, bool>,
-    ) -> Result<Template> {
         let analyses: Vec<&Analysis> = analyses.collect();
         let mut shapes: Vec<Shape> =
             analyses.iter().flat_map(|a| a.learnable_shapes().into_iter().map(|(s, _)| s)).collect();
@@ -280,10 +255,7 @@ impl Learner {
         keys.sort_unstable();
         keys.dedup();
         let short: Vec<u64> = shapes.iter().filter(|s| s.words <= COMMON_LINE_WORDS).map(|s| s.key).collect();
-        let unknown: Vec<u64> = keys.iter().copied().filter(|k| !elsewhere.contains_key(k)).collect();
-        let learned: HashSet<u64> = batch.template_lines_elsewhere(feed, &unknown)?.into_iter().collect();
-        elsewhere.extend(unknown.iter().map(|k| (*k, learned.contains(k))));
-        let foreign: Vec<u64> = keys.iter().copied().filter(|k| elsewhere.get(k) == Some(&true)).collect();
+        let foreign = batch.template_lines_elsewhere(feed, &keys)?;
         let common = batch
             .template_lines_everywhere(&short)?
             .into_iter()
