@@ -283,6 +283,8 @@ pub struct Pipeline {
     writer: tokio::task::JoinHandle<(Writer, anyhow::Result<Summary>)>,
     next_seq: usize,
     abandon: Arc<watch::Sender<bool>>,
+    /// The last [`Pipeline::fill`] stopped for want of a free slot.
+    short_of_slots: bool,
 }
 
 /// A free slot, reserved for a job about to start.
@@ -373,6 +375,7 @@ impl Pipeline {
             writer,
             next_seq: 0,
             abandon: Arc::new(watch::channel(false).0),
+            short_of_slots: false,
         }
     }
 
@@ -399,8 +402,12 @@ impl Pipeline {
     /// going round the hosts in turn. Jobs of a host paused for longer than `max_host_wait`
     /// start only to be recorded as postponed.
     pub fn fill(&mut self, backlog: &mut Backlog) {
+        self.short_of_slots = false;
         while !backlog.is_empty() {
-            let Some(reserved) = self.try_reserve() else { return };
+            let Some(reserved) = self.try_reserve() else {
+                self.short_of_slots = true;
+                return;
+            };
             match backlog.0.next(&self.stages.hosts, tokio::time::Instant::now()) {
                 Next::Run(job, host) => self.launch(reserved, job, Admission::Admitted(host)),
                 Next::Postpone(job, until) => self.launch(reserved, job, Admission::Postpone(until)),
@@ -415,12 +422,14 @@ impl Pipeline {
         self.stages.hosts.watch()
     }
 
-    /// Resolves when [`Pipeline::fill`] may start more: a slot was freed (if none was free),
-    /// a host's fetch ended, or a pause ended.
+    /// Resolves when [`Pipeline::fill`] may start more: a slot is free (if the last fill
+    /// stopped for want of one), a host's fetch ended, or a pause ended.
+    ///
+    /// Whether to wait for a slot is what the last fill found, not whether one is free now:
+    /// the writer may free one in between, and then no host event may ever come.
     pub async fn wait_to_fill(&self, watch: HostWatch) {
-        let no_slot = self.slots.available_permits() == 0;
         tokio::select! {
-            _ = self.slot_free(), if no_slot => {}
+            _ = self.slot_free(), if self.short_of_slots => {}
             _ = watch.changed() => {}
         }
     }
@@ -759,4 +768,51 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::metrics::Metrics;
+    use newsdedup_store::Store;
+
+    const FEED: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+        <item><guid>a</guid><title>Snow closes the pass</title>
+        <description>Heavy snow has closed the mountain pass again, officials said.</description></item>
+        </channel></rss>"#;
+
+    /// A slot freed between a fill that found none and the wait (the writer frees slots on its
+    /// own thread) must still wake the wait: no host event may ever come, and a run then hung.
+    #[tokio::test]
+    async fn a_slot_freed_after_fill_gave_up_wakes_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("news.db")).unwrap();
+        let mut jobs = Vec::new();
+        for i in 0..2 {
+            let path = dir.path().join(format!("feed{i}.xml"));
+            std::fs::write(&path, FEED).unwrap();
+            let (id, _) = store.add_feed(&path.display().to_string(), Utc::now()).unwrap();
+            jobs.push(Job { feed: store.feed(id).unwrap().unwrap(), input: Input::File(path) });
+        }
+        let config = Config::from_toml("[fetch]\nconcurrency = 1\n", None).unwrap();
+        let stages = crate::run::stages(&config, Arc::new(Metrics::new())).unwrap();
+        let writer = crate::writer::Writer::open(store, &config).unwrap();
+        let mut pipeline = Pipeline::start(stages, writer, true, OnWriteError::Stop);
+        let mut backlog = Backlog::in_order(jobs);
+
+        let held = pipeline.try_reserve().expect("the one slot is free");
+        let watch = pipeline.hosts_watch();
+        pipeline.fill(&mut backlog);
+        assert_eq!(backlog.len(), 2, "no slot, so nothing started");
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(10), pipeline.wait_to_fill(watch))
+            .await
+            .expect("the freed slot wakes the wait");
+
+        pipeline.fill(&mut backlog);
+        assert_eq!(backlog.len(), 1);
+        let (_, summary) = pipeline.finish(None).await.unwrap();
+        assert_eq!(summary.feeds, 1);
+    }
 }
