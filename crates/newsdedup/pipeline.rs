@@ -32,7 +32,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tracing::Instrument;
 
 /// Where a job's document comes from.
@@ -119,6 +119,35 @@ pub struct JobResult {
     pub slot: Slot,
 }
 
+/// The machine's cores, shared by the CPU stage (parsing and cleaning documents) and the
+/// writer, the pipeline's one serial stage. A busy writer holds one of them (see
+/// `Writer::consume`), so that on a machine with few cores it does not share its core with
+/// a parsing thread; it gives it back whenever it runs out of results.
+pub struct Cores {
+    /// Documents line up here first: at most one per core then waits for a core itself, so
+    /// the writer waits for one document to finish, not for every document fetched.
+    queue: Semaphore,
+    cores: Arc<Semaphore>,
+}
+
+impl Cores {
+    pub fn new(n: usize) -> Cores {
+        Cores { queue: Semaphore::new(n), cores: Arc::new(Semaphore::new(n)) }
+    }
+
+    /// Waits for a core to parse and clean a document on.
+    pub async fn for_document(&self) -> (SemaphorePermit<'_>, SemaphorePermit<'_>) {
+        let queued = self.queue.acquire().await.expect("the semaphore is never closed");
+        let core = self.cores.acquire().await.expect("the semaphore is never closed");
+        (queued, core)
+    }
+
+    /// The semaphore the writer takes its core from.
+    pub fn for_writer(&self) -> Arc<Semaphore> {
+        self.cores.clone()
+    }
+}
+
 /// Read-only things every job needs.
 #[derive(Clone)]
 pub struct Stages {
@@ -126,7 +155,7 @@ pub struct Stages {
     pub normaliser: Arc<Normaliser>,
     pub config: Arc<Config>,
     /// Limits the CPU stages to the number of cores, whatever the fetch concurrency.
-    pub cpu: Arc<Semaphore>,
+    pub cpu: Arc<Cores>,
     /// Where the pipeline counts its queue depths and fetch times.
     pub metrics: Arc<Metrics>,
     /// Per-host limits and Retry-After pauses.
@@ -362,9 +391,10 @@ impl Pipeline {
         writer.share_normaliser(stages.normaliser.clone());
         // On tokio's blocking pool: while it runs, a test's paused clock only moves when the
         // test moves it, so scheduling tests see every commit happen at the time they set.
+        let cpu = stages.cpu.for_writer();
         let writer = tokio::task::spawn_blocking(move || {
             let mut writer = writer;
-            let summary = writer.consume(rx, ordered, on_error);
+            let summary = writer.consume(rx, ordered, on_error, cpu);
             (writer, summary)
         });
         Pipeline {
@@ -646,7 +676,7 @@ async fn digest(
     base: Option<String>,
     body_hash: String,
 ) -> Result<(Processed, Option<Duration>), Digest> {
-    let _cpu = stages.cpu.acquire().await.expect("semaphore is never closed");
+    let _cpu = stages.cpu.for_document().await;
     let normaliser = stages.normaliser.clone();
     let feed_url = feed_url.to_string();
     let status = response.status;
@@ -782,19 +812,44 @@ mod tests {
         <description>Heavy snow has closed the mountain pass again, officials said.</description></item>
         </channel></rss>"#;
 
+    fn file_jobs(store: &Store, dir: &std::path::Path, n: usize) -> Vec<Job> {
+        (0..n)
+            .map(|i| {
+                let path = dir.join(format!("feed{i}.xml"));
+                std::fs::write(&path, FEED.replace("<guid>a", &format!("<guid>a{i}"))).unwrap();
+                let (id, _) = store.add_feed(&path.display().to_string(), Utc::now()).unwrap();
+                Job { feed: store.feed(id).unwrap().unwrap(), input: Input::File(path) }
+            })
+            .collect()
+    }
+
+    /// With a single core, the busy writer and the parsing take turns on it: the writer gives
+    /// it back whenever it waits for a result, also for the next one in order.
+    #[tokio::test]
+    async fn one_core_is_shared_by_parsing_and_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("news.db")).unwrap();
+        let jobs = file_jobs(&store, dir.path(), 40);
+        let config = Config::from_toml("[fetch]\nconcurrency = 8\n", None).unwrap();
+        let mut stages = crate::run::stages(&config, Arc::new(Metrics::new())).unwrap();
+        stages.cpu = Arc::new(Cores::new(1));
+        let writer = crate::writer::Writer::open(store, &config).unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let run = run_jobs(&stages, writer, jobs, true, shutdown);
+        let (_, summary) = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the run ends").unwrap();
+        assert_eq!((summary.feeds, summary.items_new), (40, 40));
+        let db = rusqlite::Connection::open(dir.path().join("news.db")).unwrap();
+        let stored: i64 = db.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, 40);
+    }
+
     /// A slot freed between a fill that found none and the wait (the writer frees slots on its
     /// own thread) must still wake the wait: no host event may ever come, and a run then hung.
     #[tokio::test]
     async fn a_slot_freed_after_fill_gave_up_wakes_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("news.db")).unwrap();
-        let mut jobs = Vec::new();
-        for i in 0..2 {
-            let path = dir.path().join(format!("feed{i}.xml"));
-            std::fs::write(&path, FEED).unwrap();
-            let (id, _) = store.add_feed(&path.display().to_string(), Utc::now()).unwrap();
-            jobs.push(Job { feed: store.feed(id).unwrap().unwrap(), input: Input::File(path) });
-        }
+        let jobs = file_jobs(&store, dir.path(), 2);
         let config = Config::from_toml("[fetch]\nconcurrency = 1\n", None).unwrap();
         let stages = crate::run::stages(&config, Arc::new(Metrics::new())).unwrap();
         let writer = crate::writer::Writer::open(store, &config).unwrap();

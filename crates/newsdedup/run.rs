@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::feedlist::normalise_address;
 use crate::metrics::Metrics;
-use crate::pipeline::{run_jobs, Input, Job, Stages, Summary};
+use crate::pipeline::{run_jobs, Cores, Input, Job, Stages, Summary};
 use crate::progress::Progress;
 use crate::scheduler;
 use crate::server::{self, Router};
@@ -16,7 +16,7 @@ use newsdedup_store::{FeedRow, Store};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// Builds the stages (HTTP client, normaliser) from the configuration.
 pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
@@ -42,7 +42,7 @@ pub fn stages(config: &Config, metrics: Arc<Metrics>) -> Result<Stages> {
         http,
         normaliser,
         config: Arc::new(config.clone()),
-        cpu: Arc::new(Semaphore::new(cores)),
+        cpu: Arc::new(Cores::new(cores)),
         metrics,
         hosts: crate::politeness::hosts(fetch, config.schedule.max_backoff.0),
     })
