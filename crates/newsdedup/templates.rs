@@ -26,6 +26,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+// Only lines the store indexes by shape alone can be looked up across feeds.
+const _: () = assert!(COMMON_LINE_WORDS <= newsdedup_store::SHORT_LINE_WORDS);
+
 /// The learning side of the writer.
 ///
 /// It needs a normaliser only to clean stored items again (rare: when a template grows, and

@@ -36,7 +36,7 @@ pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFil
 pub use maintenance::{Checkpoint, HealthFigures};
 pub use reclean::{StoredHead, StoredRawItem};
 pub use search::SearchHit;
-pub use templates::{TemplateFeedRow, TemplateLineRow};
+pub use templates::{TemplateFeedRow, TemplateLineRow, SHORT_LINE_WORDS};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

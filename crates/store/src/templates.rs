@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 use newsdedup_model::FeedId;
 use rusqlite::{params, OptionalExtension};
 
+/// Template lines of at most this many words are indexed by their shape alone, to be counted
+/// across feeds ([`FeedBatch::template_lines_everywhere`]).
+pub const SHORT_LINE_WORDS: u16 = 6;
+
 /// The counts of one line shape in one feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemplateLineRow {
@@ -94,12 +98,15 @@ impl FeedBatch<'_> {
         Ok(out)
     }
 
-    /// For each of `shapes`: how many feeds hold the line, and in how many of their stories
-    /// together (`None` for a shape no feed holds).
+    /// For each of `shapes`, lines of at most [`SHORT_LINE_WORDS`] words: how many feeds hold
+    /// the line, and in how many of their stories together (left out when no feed holds it).
+    /// Longer lines are not indexed by shape alone, and are never found here.
     pub fn template_lines_everywhere(&self, shapes: &[u64]) -> Result<Vec<(u64, u32, u32)>> {
-        let mut stmt = self
-            .tx()
-            .prepare_cached("SELECT count(*), COALESCE(sum(stories), 0) FROM template_lines WHERE shape = ?1")?;
+        // The constant must be the one of the index (migration 12) for SQLite to use it.
+        let mut stmt = self.tx().prepare_cached(
+            "SELECT count(*), COALESCE(sum(stories), 0) FROM template_lines INDEXED BY template_lines_short \
+             WHERE shape = ?1 AND words <= 6",
+        )?;
         let mut out = Vec::new();
         for &shape in shapes {
             let (feeds, stories): (u32, u32) = stmt.query_row([to_sql_u64(shape)], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -246,5 +253,23 @@ mod tests {
         batch.clear_template_stats(feed).unwrap();
         assert_eq!(batch.template_feed(feed).unwrap(), None);
         assert!(batch.template_lines(feed, &[footer.shape]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn lines_up_to_the_short_length_are_counted_across_feeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let now = Utc::now();
+        let feeds = [store.add_feed("f", now).unwrap().0, store.add_feed("g", now).unwrap().0];
+        let batch = store.begin().unwrap();
+        let line = |shape, words| TemplateLineRow { shape, items: 5, stories: 4, since: 0, words };
+        let (short, long) = (line(1, SHORT_LINE_WORDS), line(2, SHORT_LINE_WORDS + 1));
+        for feed in feeds {
+            let stats = TemplateFeedRow { stories: 10, shape_version: 1 };
+            batch.save_template_stats(feed, stats, &[(short, None), (long, None)], &[], now).unwrap();
+        }
+        assert_eq!(batch.template_lines_everywhere(&[short.shape, 3]).unwrap(), [(short.shape, 2, 8)]);
+        // A longer line is not indexed by shape alone: looked up, it is not found.
+        assert!(batch.template_lines_everywhere(&[long.shape]).unwrap().is_empty());
     }
 }
