@@ -21,7 +21,7 @@ use newsdedup_normaliser::learn::{is_common, COMMON_LINE_WORDS};
 use newsdedup_normaliser::shape::Shape;
 use newsdedup_normaliser::shape::SHAPE_VERSION;
 use newsdedup_normaliser::{Analysis, FeedStats, LearnSettings, LineStat, Normaliser, Template};
-use newsdedup_store::{FeedBatch, FeedRow, StoredHead, StoredRawItem, TemplateFeedRow, TemplateLineRow};
+use newsdedup_store::{FeedBatch, FeedRow, StoredRawItem, TemplateFeedRow, TemplateLineRow};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -127,10 +127,10 @@ impl Learner {
     /// and re-decides the stories of those whose text changed.
     ///
     /// `fetched` is the batch just stored, with the items `store_items` wrote (their id and
-    /// place in the batch). Those are not read back: the database holds exactly their raw item
-    /// and cleaning, and their analysis is the one the CPU stage made (analysing is a pure
-    /// function of the item and the rules). A stored item the batch carries unchanged also
-    /// keeps the batch's analysis. Only the other earlier items are read and analysed here.
+    /// place in the batch). Those are left alone: `learn_batch` cleaned them with the template
+    /// these lines are part of. A stored item the batch carries unchanged is read back but
+    /// keeps the batch's analysis (analysing is a pure function of the item and the rules);
+    /// only the other earlier items are analysed here.
     #[allow(clippy::too_many_arguments)]
     pub fn reclean_earlier(
         &self,
@@ -149,21 +149,18 @@ impl Learner {
         let newly = Template::new(learned.newly.iter().copied());
         let since = if learned.recounted { None } else { batch.template_first_seen(feed.id, &learned.newly)? };
         let by_guid: HashMap<&str, &ProcessedItem> = items.iter().map(|i| (i.raw.guid.as_str(), i)).collect();
-        let mut candidates: Vec<(Earlier<'_>, Cow<'_, Analysis>)> = Vec::new();
-        for head in batch.stored_item_heads(feed.id, since)? {
-            if let Some(item) = written.get(&head.id).map(|&n| &items[n]) {
-                if item.analysis.touches(&newly) {
-                    candidates.push((Earlier::Written(head, item), Cow::Borrowed(&item.analysis)));
-                }
+        let mut candidates: Vec<(StoredRawItem, Cow<'_, Analysis>)> = Vec::new();
+        for id in batch.stored_item_ids(feed.id, since)? {
+            if written.contains_key(&id) {
                 continue;
             }
-            let Some(stored) = batch.stored_raw_item(head.id)? else { continue };
+            let Some(stored) = batch.stored_raw_item(id)? else { continue };
             let analysis = match by_guid.get(stored.raw.guid.as_str()) {
                 Some(item) if same_analysis_input(&item.raw, &stored.raw) => Cow::Borrowed(&item.analysis),
                 _ => Cow::Owned(self.normaliser()?.analyse(Some(&feed.url), &stored.raw)),
             };
             if analysis.touches(&newly) {
-                candidates.push((Earlier::Read(Box::new(stored)), analysis));
+                candidates.push((stored, analysis));
             }
         }
         if candidates.is_empty() {
@@ -175,19 +172,19 @@ impl Learner {
         let mut changed = 0;
         for (earlier, analysis) in candidates {
             let clean = Normaliser::finish(&analysis, &template);
-            if clean.clean_text == earlier.clean_text() && earlier.same_removals(&clean.removed) {
+            if clean.clean_text == earlier.clean_text && same_removals(&earlier, &clean.removed) {
                 continue;
             }
-            let text_changed = clean.clean_text != earlier.clean_text();
-            let (id, fetched_at) = earlier.id_and_fetch_time();
+            let text_changed = clean.clean_text != earlier.clean_text;
+            let (id, fetched_at) = (earlier.id, earlier.fetched_at);
             if text_changed {
                 index.forget(batch, id)?;
             }
             batch.update_clean(id, &clean)?;
-            summary.lines_removed += clean.removed.len().saturating_sub(earlier.removed_count());
+            summary.lines_removed += clean.removed.len().saturating_sub(earlier.removed.len());
             if text_changed {
                 let analysis = analysis.into_owned();
-                let item = ProcessedItem { profile: profile_clean(&clean), raw: earlier.into_raw(), clean, analysis };
+                let item = ProcessedItem { profile: profile_clean(&clean), raw: earlier.raw, clean, analysis };
                 batch.leave_story(id)?;
                 place_in_story(batch, index, feed.id, id, &item, fetched_at)?;
                 changed += 1;
@@ -331,61 +328,6 @@ fn already_counted(batch: &FeedBatch<'_>, feed: FeedId, raw: &newsdedup_model::R
         }
     }
     Ok(batch.is_tombstoned(feed, &raw.guid)?)
-}
-
-/// A stored item to clean again: one the batch just wrote (known in memory), or one read back.
-enum Earlier<'a> {
-    Written(StoredHead, &'a ProcessedItem),
-    Read(Box<StoredRawItem>),
-}
-
-impl Earlier<'_> {
-    fn clean_text(&self) -> &str {
-        match self {
-            Earlier::Written(_, item) => &item.clean.clean_text,
-            Earlier::Read(stored) => &stored.clean_text,
-        }
-    }
-
-    /// True when the stored removals are the ones `removed` lists (same lines, same rules).
-    fn same_removals(&self, removed: &[newsdedup_model::RemovedLine]) -> bool {
-        match self {
-            Earlier::Written(_, item) => {
-                let stored = &item.clean.removed;
-                stored.len() == removed.len()
-                    && stored.iter().zip(removed).all(|(s, r)| s.line == r.line && s.rule == r.rule)
-            }
-            Earlier::Read(stored) => same_removals(stored, removed),
-        }
-    }
-
-    fn removed_count(&self) -> usize {
-        match self {
-            Earlier::Written(_, item) => item.clean.removed.len(),
-            Earlier::Read(stored) => stored.removed.len(),
-        }
-    }
-
-    fn id_and_fetch_time(&self) -> (ItemId, DateTime<Utc>) {
-        match self {
-            Earlier::Written(head, _) => (head.id, head.fetched_at),
-            Earlier::Read(stored) => (stored.id, stored.fetched_at),
-        }
-    }
-
-    /// The item as stored: the batch's raw item under the stored key and publication time.
-    fn into_raw(self) -> newsdedup_model::RawItem {
-        match self {
-            Earlier::Written(head, item) => newsdedup_model::RawItem {
-                guid: head.guid,
-                key_source: head.key_source,
-                published_at: head.published_at,
-                updated_at: None,
-                ..item.raw.clone()
-            },
-            Earlier::Read(stored) => stored.raw,
-        }
-    }
 }
 
 /// True when analysing `a` and `b` gives the same result: the normaliser reads the title, the

@@ -34,7 +34,7 @@ pub use dedup::{DedupColumns, DedupKey, DedupRow, ExplainRow, RefeatureRow, Refe
 pub use feeds::{FeedOutcome, FeedRow};
 pub use inspect::{ExportRow, FeedStats, ItemDetail, Stats, StoryDetail, StoryFilter, StorySummary};
 pub use maintenance::{Checkpoint, HealthFigures};
-pub use reclean::{StoredHead, StoredRawItem};
+pub use reclean::StoredRawItem;
 pub use search::SearchHit;
 pub use templates::{TemplateFeedRow, TemplateLineRow, SHORT_LINE_WORDS};
 

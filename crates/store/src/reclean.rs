@@ -24,16 +24,6 @@ pub struct StoredRawItem {
     pub removed: Vec<(String, String)>,
 }
 
-/// What [`FeedBatch::stored_item_heads`] returns of a stored item: its identity and times.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredHead {
-    pub id: ItemId,
-    pub guid: String,
-    pub key_source: KeySource,
-    pub published_at: Option<DateTime<Utc>>,
-    pub fetched_at: DateTime<Utc>,
-}
-
 const STORED_COLUMNS: &str = "id, feed_id, guid, key_source, link, title, published_at, raw_content, body_kind, \
                               platform_id, fetched_at, clean_text, fingerprint, content_hash, story_id";
 
@@ -95,26 +85,15 @@ impl FeedBatch<'_> {
         Ok(out)
     }
 
-    /// The items [`FeedBatch::stored_raw_items`] returns for one feed, without their texts: to
-    /// read only those that are not in memory already (with [`FeedBatch::stored_raw_item`]).
-    pub fn stored_item_heads(&self, feed: FeedId, changed_since: Option<DateTime<Utc>>) -> Result<Vec<StoredHead>> {
+    /// The ids of the items [`FeedBatch::stored_raw_items`] returns for one feed: to read only
+    /// those that are not in memory already (with [`FeedBatch::stored_raw_item`]).
+    pub fn stored_item_ids(&self, feed: FeedId, changed_since: Option<DateTime<Utc>>) -> Result<Vec<ItemId>> {
         let mut stmt = self.tx().prepare_cached(
-            "SELECT id, guid, key_source, published_at, fetched_at FROM items \
+            "SELECT id FROM items \
              WHERE feed_id = ?1 AND (?2 IS NULL OR updated_at >= ?2) AND raw_pruned_at IS NULL ORDER BY id",
         )?;
         let rows = stmt
-            .query_map(params![feed.0, changed_since.map(timestamp)], |r| {
-                let key_source: String = r.get(2)?;
-                let published: Option<String> = r.get(3)?;
-                let fetched: String = r.get(4)?;
-                Ok(StoredHead {
-                    id: ItemId(r.get(0)?),
-                    guid: r.get(1)?,
-                    key_source: key_source_of(&key_source),
-                    published_at: published.as_deref().and_then(parse_timestamp),
-                    fetched_at: parse_timestamp(&fetched).unwrap_or_default(),
-                })
-            })?
+            .query_map(params![feed.0, changed_since.map(timestamp)], |r| Ok(ItemId(r.get(0)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -200,11 +179,8 @@ mod tests {
         assert_eq!((stored[0].story, stored[0].fingerprint), (Some(story), fp));
         assert!(batch.stored_raw_items(Some(feed), Some(now + chrono::Duration::hours(1))).unwrap().is_empty());
         assert_eq!(batch.stored_raw_item(id).unwrap().as_ref(), Some(&stored[0]));
-        let heads = batch.stored_item_heads(feed, None).unwrap();
-        assert_eq!(heads.len(), 1);
-        assert_eq!((heads[0].id, heads[0].guid.as_str(), heads[0].key_source), (id, "g1", KeySource::Link));
-        assert_eq!((heads[0].published_at, heads[0].fetched_at), (stored[0].raw.published_at, stored[0].fetched_at));
-        assert!(batch.stored_item_heads(feed, Some(now + chrono::Duration::hours(1))).unwrap().is_empty());
+        assert_eq!(batch.stored_item_ids(feed, None).unwrap(), [id]);
+        assert!(batch.stored_item_ids(feed, Some(now + chrono::Duration::hours(1))).unwrap().is_empty());
 
         let recleaned = CleanItem {
             clean_text: "Text.".into(),
