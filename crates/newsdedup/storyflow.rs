@@ -335,7 +335,7 @@ fn place(
     // distances are computed from the stored fingerprints.
     let indexed = index.dedup.indexable(features);
     batch.record_dedup(id, &columns(features, indexed, time, verdict.similarity))?;
-    let story = batch.assign_story(id, &verdict.decision, now)?;
+    let story = batch.assign_story(id, &verdict.decision)?;
     for from in &verdict.merge {
         tracing::debug!(story_id = story.0, merged = from.0, item_id = id.0, "item bridges two stories: merged");
         batch.merge_stories(*from, story)?;

@@ -397,17 +397,17 @@ pub(crate) mod fixture {
         let fp = Fingerprint { simhash: 1, content_hash: 1 };
         let new = |feed, raw, clean| NewItem { feed, raw, clean, fingerprint: fp, word_count: 12 };
         let original = batch.insert_item(&new(publisher, &r, &c), now).unwrap();
-        let storm = batch.assign_story(original, &Decision::NewStory, now).unwrap();
+        let storm = batch.assign_story(original, &Decision::NewStory).unwrap();
         let removed =
             vec![RemovedLine { position: 2, line: "Subscribe <now> & \"win\"".into(), rule: "en.cta".into() }];
         let (r, c) =
             item("s2", "STORM!!", "javascript:alert(1)", 8, "A storm cut power to forty thousand homes.", removed);
         let repost = batch.insert_item(&new(reposter, &r, &c), now).unwrap();
         let join = Decision::Join { story: storm, matched_item: original, method: MatchMethod::Near, distance: 2 };
-        batch.assign_story(repost, &join, now).unwrap();
+        batch.assign_story(repost, &join).unwrap();
         let (r, c) = item("rates", "Rates held", "https://publisher.example/rates", 9, "Rates were held.", Vec::new());
         let rates = batch.insert_item(&new(publisher, &r, &c), now).unwrap();
-        batch.assign_story(rates, &Decision::NewStory, now).unwrap();
+        batch.assign_story(rates, &Decision::NewStory).unwrap();
         let ok = |title: &str| FeedOutcome::Success {
             status: 200,
             validators: Default::default(),

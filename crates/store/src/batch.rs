@@ -185,24 +185,34 @@ impl<'a> FeedBatch<'a> {
     /// Puts `item` into the story the deduplicator chose (a new one for
     /// [`Decision::NewStory`]) and brings that story's canonical item, counts, times and
     /// distances up to date. Returns the story.
-    pub fn assign_story(&self, item: ItemId, decision: &Decision, now: DateTime<Utc>) -> Result<StoryId> {
-        let (story, matched) = match *decision {
-            Decision::NewStory => {
-                let now = timestamp(now);
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO stories(canonical_item_id, first_seen_at, last_seen_at, item_count) \
-                         VALUES (?1, ?2, ?2, 0)",
-                    )?
-                    .execute(params![item.0, now])?;
-                (StoryId(self.tx.last_insert_rowid()), None)
+    pub fn assign_story(&self, item: ItemId, decision: &Decision) -> Result<StoryId> {
+        let Decision::Join { story, matched_item, .. } = *decision else {
+            // A story of one: the item is its canonical item, at distance 0, and the story is
+            // written once, complete (what refresh_story would make of it).
+            let inserted = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO stories(canonical_item_id, title, first_seen_at, last_seen_at, item_count) \
+                     SELECT id, COALESCE(NULLIF(clean_title, ''), title), fetched_at, fetched_at, 1 \
+                     FROM items WHERE id = ?1",
+                )?
+                .execute([item.0])?;
+            if inserted == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows.into());
             }
-            Decision::Join { story, matched_item, .. } => (story, Some(matched_item)),
+            let story = StoryId(self.tx.last_insert_rowid());
+            self.tx
+                .prepare_cached(
+                    "UPDATE items SET story_id = ?2, match_method = ?3, matched_item_id = NULL, distance = 0 \
+                     WHERE id = ?1",
+                )?
+                .execute(params![item.0, story.0, decision.method().as_str()])?;
+            return Ok(story);
         };
         self.tx
             .prepare_cached("UPDATE items SET story_id = ?2, match_method = ?3, matched_item_id = ?4 WHERE id = ?1")?
-            .execute(params![item.0, story.0, decision.method().as_str(), matched.map(|m| m.0)])?;
-        if matched.is_none() || !self.join_in_place(story, item)? {
+            .execute(params![item.0, story.0, decision.method().as_str(), matched_item.0])?;
+        if !self.join_in_place(story, item)? {
             self.refresh_story(story)?;
         }
         Ok(story)
@@ -450,7 +460,24 @@ mod tests {
                 now,
             )
             .unwrap();
-        let story = batch.assign_story(late, &Decision::NewStory, now).unwrap();
+        let story = batch.assign_story(late, &Decision::NewStory).unwrap();
+        // A new story is complete at once: what a refresh would make of it changes nothing.
+        let story_row = |batch: &FeedBatch<'_>| -> (i64, Option<String>, i64, String, String, Option<i64>) {
+            batch
+                .tx()
+                .query_row(
+                    "SELECT s.canonical_item_id, s.title, s.item_count, s.first_seen_at, s.last_seen_at, i.distance \
+                     FROM stories s JOIN items i ON i.id = s.canonical_item_id WHERE s.id = ?1",
+                    [story.0],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .unwrap()
+        };
+        let created = story_row(&batch);
+        assert_eq!((created.0, created.2, created.3.as_str(), created.5), (late.0, 1, "2026-01-02T00:00:00Z", Some(0)));
+        assert!(created.1.is_some());
+        batch.refresh_story(story).unwrap();
+        assert_eq!(story_row(&batch), created);
         let (r2, c2) = (raw("early", 3, "y"), clean("y"));
         let early = batch
             .insert_item(
@@ -465,7 +492,7 @@ mod tests {
             )
             .unwrap();
         let join = Decision::Join { story, matched_item: late, method: MatchMethod::Near, distance: 2 };
-        assert_eq!(batch.assign_story(early, &join, now).unwrap(), story);
+        assert_eq!(batch.assign_story(early, &join).unwrap(), story);
         batch.commit().unwrap();
 
         let conn = store.conn();
@@ -520,7 +547,7 @@ mod tests {
                 None => Decision::NewStory,
                 Some(s) => Decision::Join { story: s, matched_item: ItemId(1), method: MatchMethod::Near, distance: 0 },
             };
-            story = Some(batch.assign_story(id, &decision, now).unwrap());
+            story = Some(batch.assign_story(id, &decision).unwrap());
             let incremental = snapshot(&batch);
             batch.refresh_story(story.unwrap()).unwrap();
             assert_eq!(incremental, snapshot(&batch), "after item {n}");
@@ -554,7 +581,7 @@ mod tests {
                     now,
                 )
                 .unwrap();
-            batch.assign_story(id, &Decision::NewStory, now).unwrap();
+            batch.assign_story(id, &Decision::NewStory).unwrap();
             // dropped here without commit
         }
         let n: i64 = store.conn().query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
@@ -568,7 +595,7 @@ mod tests {
         let (r, c) = (raw(guid, 1, guid), clean(guid));
         let fingerprint = Fingerprint { simhash: 1, content_hash: guid.len() as u64 };
         let id = batch.insert_item(&NewItem { feed: f, raw: &r, clean: &c, fingerprint, word_count: 1 }, now).unwrap();
-        batch.assign_story(id, &Decision::NewStory, now).unwrap();
+        batch.assign_story(id, &Decision::NewStory).unwrap();
         if commit {
             batch.commit().unwrap();
         }

@@ -436,7 +436,7 @@ mod tests {
                 similarity: None,
             };
             batch.record_dedup(id, &columns).unwrap();
-            stories.push(batch.assign_story(id, &Decision::NewStory, now).unwrap());
+            stories.push(batch.assign_story(id, &Decision::NewStory).unwrap());
             ids.push(id);
         }
         let mut out = Vec::new();
@@ -476,7 +476,7 @@ mod tests {
             similarity: Some(0.93),
         };
         batch.record_dedup(moved, &columns).unwrap();
-        batch.assign_story(moved, &join, now).unwrap();
+        batch.assign_story(moved, &join).unwrap();
         batch.merge_stories(stories[1], stories[0]).unwrap();
         batch.commit().unwrap();
         let (count, n_stories): (i64, i64) = store

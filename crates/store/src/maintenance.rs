@@ -232,7 +232,7 @@ mod tests {
                 distance: 0,
             },
         };
-        batch.assign_story(id, &decision, at).unwrap();
+        batch.assign_story(id, &decision).unwrap();
         batch.commit().unwrap();
     }
 

@@ -172,7 +172,7 @@ mod tests {
         let id = batch
             .insert_item(&NewItem { feed, raw: &raw, clean: &clean, fingerprint: fp, word_count: 2 }, now)
             .unwrap();
-        let story = batch.assign_story(id, &Decision::NewStory, now).unwrap();
+        let story = batch.assign_story(id, &Decision::NewStory).unwrap();
         let stored = batch.stored_raw_items(Some(feed), None).unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].raw, raw);

@@ -84,11 +84,11 @@ fn fixture() -> Fixture {
     };
     let (r, c) = (raw("storm", "Storm cuts power", STORM_TEXT, 6), clean("Storm cuts power", STORM_TEXT, &[]));
     let storm_original = insert(publisher, &r, &c, 0b1111);
-    let storm = batch.assign_story(storm_original, &Decision::NewStory, now).unwrap();
+    let storm = batch.assign_story(storm_original, &Decision::NewStory).unwrap();
     let text = "The central bank kept its interest rate unchanged as inflation slowed.";
     let (r, c) = (raw("rates", "Rates held", text, 8), clean("Rates held", text, &[]));
     let rates_item = insert(publisher, &r, &c, 0xff00);
-    let rates = batch.assign_story(rates_item, &Decision::NewStory, now).unwrap();
+    let rates = batch.assign_story(rates_item, &Decision::NewStory).unwrap();
     let body = format!("{STORM_TEXT}\nPlease subscribe to my channel\nThanks for watching");
     let (r, c) = (
         raw("storm-reupload", "STORM CUTS POWER (NEWS)", &body, 7),
@@ -100,7 +100,7 @@ fn fixture() -> Fixture {
     );
     let storm_repost = insert(reposter, &r, &c, 0b0111);
     let join = Decision::Join { story: storm, matched_item: storm_original, method: MatchMethod::Near, distance: 1 };
-    batch.assign_story(storm_repost, &join, now).unwrap();
+    batch.assign_story(storm_repost, &join).unwrap();
     let ok = FeedOutcome::Success {
         status: 200,
         validators: Default::default(),
@@ -338,7 +338,7 @@ fn a_story_without_a_title_is_found_by_its_text() {
     let batch = store.begin().unwrap();
     let fingerprint = Fingerprint { simhash: 7, content_hash: 7 };
     let item = batch.insert_item(&NewItem { feed, raw: &r, clean: &c, fingerprint, word_count: 5 }, at(2)).unwrap();
-    let story = batch.assign_story(item, &Decision::NewStory, at(2)).unwrap();
+    let story = batch.assign_story(item, &Decision::NewStory).unwrap();
     batch.commit().unwrap();
     let hits = store.search("glaciers", 10).unwrap();
     assert_eq!((hits.len(), hits[0].story.id, hits[0].story.title.as_deref()), (1, story.0, None));
