@@ -134,7 +134,8 @@ impl<'a> FeedBatch<'a> {
             item.word_count,
         ])?;
         let id = ItemId(self.tx.last_insert_rowid());
-        self.replace_removed_lines(id, &clean.removed)?;
+        // A new id has no removed lines (they go with a deleted item): nothing to replace.
+        self.insert_removed_lines(id, &clean.removed)?;
         Ok(id)
     }
 
@@ -173,6 +174,10 @@ impl<'a> FeedBatch<'a> {
 
     pub(crate) fn replace_removed_lines(&self, id: ItemId, removed: &[RemovedLine]) -> Result<()> {
         self.tx.prepare_cached("DELETE FROM removed_lines WHERE item_id = ?1")?.execute([id.0])?;
+        self.insert_removed_lines(id, removed)
+    }
+
+    fn insert_removed_lines(&self, id: ItemId, removed: &[RemovedLine]) -> Result<()> {
         let mut stmt = self
             .tx
             .prepare_cached("INSERT INTO removed_lines(item_id, position, line, rule) VALUES (?1, ?2, ?3, ?4)")?;
