@@ -812,28 +812,31 @@ mod tests {
         <description>Heavy snow has closed the mountain pass again, officials said.</description></item>
         </channel></rss>"#;
 
-    fn file_jobs(store: &Store, dir: &std::path::Path, n: usize) -> Vec<Job> {
-        (0..n)
+    /// `n` one-item feed files as jobs, and a pipeline's stages and writer over a new
+    /// database in the returned folder, fetching `concurrency` feeds at once.
+    fn setup(n: usize, concurrency: usize) -> (tempfile::TempDir, Vec<Job>, Stages, crate::writer::Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("news.db")).unwrap();
+        let jobs = (0..n)
             .map(|i| {
-                let path = dir.join(format!("feed{i}.xml"));
+                let path = dir.path().join(format!("feed{i}.xml"));
                 std::fs::write(&path, FEED.replace("<guid>a", &format!("<guid>a{i}"))).unwrap();
                 let (id, _) = store.add_feed(&path.display().to_string(), Utc::now()).unwrap();
                 Job { feed: store.feed(id).unwrap().unwrap(), input: Input::File(path) }
             })
-            .collect()
+            .collect();
+        let config = Config::from_toml(&format!("[fetch]\nconcurrency = {concurrency}\n"), None).unwrap();
+        let stages = crate::run::stages(&config, Arc::new(Metrics::new())).unwrap();
+        let writer = crate::writer::Writer::open(store, &config).unwrap();
+        (dir, jobs, stages, writer)
     }
 
     /// With a single core, the busy writer and the parsing take turns on it: the writer gives
     /// it back whenever it waits for a result, also for the next one in order.
     #[tokio::test]
     async fn one_core_is_shared_by_parsing_and_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("news.db")).unwrap();
-        let jobs = file_jobs(&store, dir.path(), 40);
-        let config = Config::from_toml("[fetch]\nconcurrency = 8\n", None).unwrap();
-        let mut stages = crate::run::stages(&config, Arc::new(Metrics::new())).unwrap();
+        let (dir, jobs, mut stages, writer) = setup(40, 8);
         stages.cpu = Arc::new(Cores::new(1));
-        let writer = crate::writer::Writer::open(store, &config).unwrap();
         let (_stop, shutdown) = watch::channel(false);
         let run = run_jobs(&stages, writer, jobs, true, shutdown);
         let (_, summary) = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the run ends").unwrap();
@@ -847,12 +850,7 @@ mod tests {
     /// own thread) must still wake the wait: no host event may ever come, and a run then hung.
     #[tokio::test]
     async fn a_slot_freed_after_fill_gave_up_wakes_the_wait() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("news.db")).unwrap();
-        let jobs = file_jobs(&store, dir.path(), 2);
-        let config = Config::from_toml("[fetch]\nconcurrency = 1\n", None).unwrap();
-        let stages = crate::run::stages(&config, Arc::new(Metrics::new())).unwrap();
-        let writer = crate::writer::Writer::open(store, &config).unwrap();
+        let (_dir, jobs, stages, writer) = setup(2, 1);
         let mut pipeline = Pipeline::start(stages, writer, true, OnWriteError::Stop);
         let mut backlog = Backlog::in_order(jobs);
 
