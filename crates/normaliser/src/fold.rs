@@ -72,62 +72,103 @@ fn fold_line_into(line: &str, out: &mut String) {
 }
 
 fn fold_unicode_line_into(line: &str, simple: &mut String, out: &mut String) {
-    let mut letters = [0usize; 3];
-    let mut push = |c: char, simple: &mut String| {
-        if is_format_char(c) {
-            return;
+    // Most text is already in NFKC; checking is much cheaper than normalising, and the check
+    // for plain starters is made on the way, so that a line made of them is read once.
+    let mut words = Words::default();
+    let all_starters = line.chars().all(|c| {
+        let starter = crate::chars::is_nfkc_starter(c);
+        if starter {
+            words.push(c, simple);
         }
-        // The blank Braille pattern is used as an invisible space.
-        let c = if c == '\u{2800}' { ' ' } else { c };
-        if c.is_ascii() {
-            let lower = c.to_ascii_lowercase();
-            if lower.is_ascii_alphabetic() {
-                letters[0] += 1;
-            }
-            simple.push(unify_punctuation(lower));
-            return;
-        }
-        if crate::chars::is_own_lowercase(c) {
-            if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(c)) {
-                letters[i] += 1;
-            }
-            simple.push(unify_punctuation(c));
-            return;
-        }
-        for lower in c.to_lowercase() {
-            if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(lower)) {
-                letters[i] += 1;
-            }
-            simple.push(unify_punctuation(lower));
-        }
-    };
-    // Most text is already in NFKC; checking is much cheaper than normalising.
-    if line.chars().all(crate::chars::is_nfkc_starter)
-        || unicode_normalization::is_nfkc_quick(line.chars()) == unicode_normalization::IsNormalized::Yes
-    {
-        for c in line.chars() {
-            push(c, simple);
-        }
-    } else {
-        for c in line.nfkc() {
-            push(c, simple);
+        starter
+    });
+    if !all_starters {
+        simple.clear();
+        words = Words::default();
+        if unicode_normalization::is_nfkc_quick(line.chars()) == unicode_normalization::IsNormalized::Yes {
+            line.chars().for_each(|c| words.push(c, simple));
+        } else {
+            line.nfkc().for_each(|c| words.push(c, simple));
         }
     }
-    let any_non_latin_letter = letters[1] + letters[2] > 0;
+    words.end_word();
+    // Only a word that mixes scripts needs the per-letter work; most lines have none.
+    if !words.any_mixed {
+        out.push_str(simple);
+        return;
+    }
+    let letters = words.letters;
     // The line's main script settles words that could be read either way.
     let line_script = (0..3).max_by_key(|i| (letters[*i], usize::from(*i == 0))).unwrap_or(0);
-    let mut first = true;
-    for word in simple.split_whitespace() {
-        if !first {
+    for (i, word) in simple.split(' ').enumerate() {
+        if i > 0 {
             out.push(' ');
         }
-        first = false;
-        // Only a word that mixes scripts needs the per-letter work.
-        if any_non_latin_letter && mixes_scripts(word) {
+        if mixes_scripts(word) {
             fold_word_into(word, line_script, out);
         } else {
             out.push_str(word);
         }
+    }
+}
+
+/// The first steps of folding a non-ASCII line, one character at a time: format characters
+/// dropped, lowercase, punctuation unified, words separated by one space, with the counts the
+/// look-alike step needs.
+#[derive(Default)]
+struct Words {
+    /// Letters of each script (in the order of [`Script`]; `Other` is not counted).
+    letters: [usize; 3],
+    /// The scripts (one bit each) of the word being read.
+    word_scripts: u8,
+    /// Some word has letters of two scripts.
+    any_mixed: bool,
+    /// Whitespace came after the last word: a space goes before the next one.
+    space: bool,
+}
+
+impl Words {
+    fn push(&mut self, c: char, simple: &mut String) {
+        if c.is_ascii() {
+            let lower = unify_punctuation(c.to_ascii_lowercase());
+            self.push_folded(lower, simple);
+            return;
+        }
+        if is_format_char(c) {
+            return;
+        }
+        // The blank Braille pattern is used as an invisible space.
+        if c == '\u{2800}' {
+            self.push_folded(' ', simple);
+        } else if crate::chars::is_own_lowercase(c) {
+            self.push_folded(unify_punctuation(c), simple);
+        } else {
+            c.to_lowercase().for_each(|lower| self.push_folded(unify_punctuation(lower), simple));
+        }
+    }
+
+    /// Adds one character of the folded text.
+    fn push_folded(&mut self, c: char, simple: &mut String) {
+        if c.is_whitespace() {
+            self.end_word();
+            self.space = !simple.is_empty();
+            return;
+        }
+        if self.space {
+            simple.push(' ');
+            self.space = false;
+        }
+        let script = script_of(c);
+        if script != Script::Other {
+            self.letters[script as usize] += 1;
+            self.word_scripts |= 1 << script as u8;
+        }
+        simple.push(c);
+    }
+
+    fn end_word(&mut self) {
+        self.any_mixed |= self.word_scripts.count_ones() >= 2;
+        self.word_scripts = 0;
     }
 }
 
@@ -180,6 +221,8 @@ enum Script {
     Other,
 }
 
+/// The three scripts that have look-alikes, in the order of [`Script`]'s first variants (their
+/// `as usize` index).
 const SCRIPTS: [Script; 3] = [Script::Latin, Script::Cyrillic, Script::Greek];
 
 fn script_of(c: char) -> Script {
@@ -375,6 +418,95 @@ mod tests {
     #[test]
     fn nfkc_compatibility_forms() {
         assert_eq!(fold_line("ﬁnance Ｆｕｌｌ ①"), "finance full 1");
+    }
+
+    /// Folding as it was written before the single-pass version: every character into a
+    /// buffer, then the buffer split at whitespace and each word looked at again.
+    fn reference_fold_line(line: &str) -> String {
+        let mut simple = String::new();
+        let mut letters = [0usize; 3];
+        let mut push = |c: char, simple: &mut String| {
+            if is_format_char(c) {
+                return;
+            }
+            let c = if c == '\u{2800}' { ' ' } else { c };
+            for lower in c.to_lowercase() {
+                if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(lower)) {
+                    letters[i] += 1;
+                }
+                simple.push(unify_punctuation(lower));
+            }
+        };
+        if unicode_normalization::is_nfkc_quick(line.chars()) == unicode_normalization::IsNormalized::Yes {
+            line.chars().for_each(|c| push(c, &mut simple));
+        } else {
+            line.nfkc().for_each(|c| push(c, &mut simple));
+        }
+        let any_non_latin_letter = letters[1] + letters[2] > 0;
+        let line_script = (0..3).max_by_key(|i| (letters[*i], usize::from(*i == 0))).unwrap_or(0);
+        let mut out = String::new();
+        for (i, word) in simple.split_whitespace().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            if any_non_latin_letter && mixes_scripts(word) {
+                fold_word_into(word, line_script, &mut out);
+            } else {
+                out.push_str(word);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn single_pass_folding_agrees_with_the_reference() {
+        let tricky = [
+            "Prime Minister",
+            "Priмe Miniѕter",
+            "прoдажa",
+            "hовости Mосквы",
+            "grοwth mαrket",
+            "Москва London Москва-city",
+            "ﬁnance Ｆｕｌｌ ①",
+            "Ⅻ ㎏ ＡＢＣ",
+            "e\u{301}te\u{301} cafe\u{301}",
+            "Ὀδυσσεύς ΣΊΣΥΦΟΣ",
+            "\u{2800}\u{2800}Привет\u{2800}мир\u{2800}",
+            "  \u{00A0}\u{200B} ",
+            "\u{200B}слово\u{00AD}\u{FEFF}",
+            "İstanbul ΑΘΗΝΑ",
+            "a\u{3000}b\u{202F}c\u{2060}d\u{2007}e",
+            "«Цитата» — „Zitat“ – ‘x’",
+            "\tx\u{0085}y\u{2028}z\u{1680}w ",
+            "ǅemal ǈ ǋ",
+            "ﬀ ﬃ ẞ",
+            "Ｐрｏдажа",
+            "\u{0301}начало",
+            "ΜΑΡΚΕΤ mαrkеt маrket",
+            "",
+        ];
+        for line in tricky {
+            assert_eq!(fold_line(line), reference_fold_line(line), "{line:?}");
+        }
+        // Random lines from an alphabet of letters of the three scripts, their capitals,
+        // look-alikes, compatibility forms, combining marks, format characters and spaces.
+        let alphabet: Vec<char> = "aAeEoOpPcCxXkKmMhHtTbBnNyY0123 .,-—«»“”`´ \t\n\u{00A0}\u{2009}\u{3000}\u{2800}\
+                                   аАеЕоОрРсСхХкКмМнНтТвВуУёЁѕіјӏ ΑαΕεΟοΡρΚκΜμΗηΤτΒβΧχΝνΣσςΊΐ\
+                                   \u{200B}\u{200D}\u{00AD}\u{FEFF}\u{FE0F}\u{0301}\u{0308}ﬁＡｂ①Ⅻ㎏ǅẞİ🔥"
+            .chars()
+            .collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let line: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            assert_eq!(fold_line(&line), reference_fold_line(&line), "{line:?}");
+        }
     }
 
     #[test]
