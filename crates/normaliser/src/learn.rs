@@ -286,11 +286,26 @@ pub const MIN_TITLE_CHARS: usize = 16;
 /// do not matter.
 pub(crate) fn title_key(folded: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for w in folded.split(|c: char| !chars::is_alphanumeric(c)).filter(|w| !w.is_empty()) {
-        for b in w.bytes().chain(std::iter::once(b' ')) {
+    let mut mix = |bytes: &[u8]| {
+        for &b in bytes {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
+    };
+    // Each run of letters and digits, followed by a space: one walk over the characters rather
+    // than splitting the text into words first.
+    let mut in_word = false;
+    for (i, c) in folded.char_indices() {
+        if chars::is_alphanumeric(c) {
+            mix(&folded.as_bytes()[i..i + c.len_utf8()]);
+            in_word = true;
+        } else if in_word {
+            mix(b" ");
+            in_word = false;
+        }
+    }
+    if in_word {
+        mix(b" ");
     }
     h
 }
@@ -300,6 +315,25 @@ mod tests {
     use super::*;
     use crate::{Normaliser, RuleSet};
     use newsdedup_model::{BodyKind, KeySource, RawItem};
+
+    #[test]
+    fn title_keys_hash_each_word_and_a_space() {
+        // The key as first written: split into words, then each word's bytes and a space.
+        let reference = |folded: &str| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for w in folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                for b in w.bytes().chain(std::iter::once(b' ')) {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            h
+        };
+        for t in ["", "-", "a", "«bank» opts, to leave-rates!", "курс ₽ 96,70 — ὀδυσσεύς", "x²½ ٣٤ 🔥end🔥"]
+        {
+            assert_eq!(title_key(t), reference(t), "{t:?}");
+        }
+    }
 
     fn analyse(title: &str, body: &str) -> Analysis {
         let raw = RawItem {
