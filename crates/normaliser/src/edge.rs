@@ -46,7 +46,7 @@ const MAX_WORDS: usize = 15;
 /// Classifies one line. `folded` is the line's folded form.
 pub fn classify(line: &Line, folded: &str) -> EdgeKind {
     let text = line.text.as_str();
-    let tokens: Vec<&str> = folded.split_whitespace().collect();
+    let tokens: Vec<&str> = crate::fold::words(folded).collect();
     let hashtags = tokens.iter().filter(|t| is_hashtag(t)).count();
     if hashtags >= 2 && hashtags * 2 >= tokens.len() {
         return EdgeKind::Strong("edge.hashtags");

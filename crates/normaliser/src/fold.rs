@@ -46,6 +46,22 @@ pub fn fold_line(line: &str) -> String {
     out
 }
 
+/// The words of a folded line (or of a folded line with words put in): a folded line holds
+/// no whitespace but single spaces between words, so splitting at the space byte finds the
+/// words `split_whitespace` would, without classifying every character.
+pub fn words(folded: &str) -> impl Iterator<Item = &str> {
+    // A plain loop over the bytes: words are short, and `split(' ')` pays for a `memchr` call
+    // per word.
+    let mut rest = folded;
+    std::iter::from_fn(move || {
+        let start = rest.bytes().position(|b| b != b' ')?;
+        let len = rest.bytes().skip(start).position(|b| b == b' ').unwrap_or(rest.len() - start);
+        let word = &rest[start..start + len];
+        rest = &rest[start + len..];
+        Some(word)
+    })
+}
+
 fn fold_line_into(line: &str, out: &mut String) {
     // ASCII is already in NFKC, has no format characters and no letters of the other scripts:
     // only case, the backtick and whitespace change.
@@ -507,6 +523,16 @@ mod tests {
             let line: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             assert_eq!(fold_line(&line), reference_fold_line(&line), "{line:?}");
         }
+    }
+
+    #[test]
+    fn folded_words_are_the_whitespace_separated_ones() {
+        for line in ["", "  ", "a", " Hello\u{00A0} wor\u{2009}ld\t", "Москва\u{3000}\u{2800}London  x", "\u{1}title x"]
+        {
+            let folded = fold_line(line);
+            assert!(words(&folded).eq(folded.split_whitespace()), "{line:?}");
+        }
+        assert!(words(" a  \u{1}title  b ").eq(["a", "\u{1}title", "b"]));
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! that do not end like a sentence, and are trusted only at an item's edges (see the crate
 //! root), since the first words of prose recur too.
 
-use crate::chars;
+use crate::{chars, fold};
 /// Version of the shape algorithm; bump it whenever [`shape_of`] or [`frames_of`] changes
 /// its output.
 pub const SHAPE_VERSION: u32 = 3;
@@ -50,7 +50,7 @@ pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
     let mut hash = Fnv64::new();
     let (mut words, mut letters) = (0u16, 0usize);
     let mut word = String::new();
-    for token in line.split_whitespace() {
+    for token in fold::words(&line) {
         if token == TITLE_WORD {
             add_word(&mut hash, &mut words, TITLE_WORD);
             continue;
@@ -124,7 +124,7 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
     let line = with_title_placeholder(folded_line, folded_title);
     let mut pieces: Vec<Piece> = Vec::new();
     let mut word = String::new();
-    for token in line.split_whitespace() {
+    for token in fold::words(&line) {
         if token == TITLE_WORD {
             pieces.push(Piece::Word(TITLE_WORD.to_string()));
             continue;
@@ -191,7 +191,7 @@ pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
 /// brackets) and has more than a few words: prose, not a footer's frame.
 fn ends_like_a_sentence(folded_line: &str) -> bool {
     let end = folded_line.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']'));
-    end.ends_with(['.', '!', '?', '…']) && folded_line.split_whitespace().count() > 4
+    end.ends_with(['.', '!', '?', '…']) && fold::words(folded_line).nth(4).is_some()
 }
 
 /// A piece of a token, as [`split_token`] hands it out.
@@ -243,7 +243,7 @@ fn split_token(token: &str, word: &mut String, mut each: impl FnMut(Part<'_>)) {
 /// True when a sentence ends inside the line with words on both sides of it ("Moscow, 11 Oct -
 /// Reuters. The parliament passed …"): prose cut short, as an excerpt is, not a footer's frame.
 fn holds_a_sentence(folded_line: &str) -> bool {
-    let words: Vec<&str> = folded_line.split_whitespace().collect();
+    let words: Vec<&str> = fold::words(folded_line).collect();
     words.iter().enumerate().any(|(i, w)| {
         let ends = w.trim_end_matches(['"', '\'', ')', ']', '»', '”']).ends_with(['.', '!', '?', '…']);
         ends && i + 1 >= 4 && words.len() - (i + 1) >= 6 && w.chars().filter(|c| chars::is_alphabetic(*c)).count() >= 3
