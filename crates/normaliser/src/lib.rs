@@ -257,11 +257,10 @@ impl Normaliser {
             .into_iter()
             .map(|line| {
                 let folded = fold::fold_line(&line.text);
-                let shape = shape::shape_of(&folded, &folded_title);
+                let (shape, frames) = shape::shape_and_frames(&folded, &folded_title);
                 let rule = self.rule_for(feed_rules, &folded);
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
                 let tail = self.tail_phrase(feed_rules, &line, &folded_title);
-                let frames = shape::frames_of(&folded, &folded_title);
                 let title_key = learn::title_key(&folded);
                 AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail, title_key }
             })
@@ -554,7 +553,9 @@ fn listed_before(lines: &[AnalysedLine], marks: &[Mark], floor: usize, end: usiz
 
 /// The byte offset just after a final ellipsis ("…" or "...") followed by a few words.
 fn after_final_ellipsis(text: &str) -> Option<usize> {
-    let (pos, len) = [text.rfind('…').map(|p| (p, '…'.len_utf8())), text.rfind("...").map(|p| (p, 3))]
+    // The last "..." found by bytes: `rfind("...")` would set up a substring search per line.
+    let dots = text.as_bytes().windows(3).rposition(|w| w == b"...");
+    let (pos, len) = [text.rfind('…').map(|p| (p, '…'.len_utf8())), dots.map(|p| (p, 3))]
         .into_iter()
         .flatten()
         .max_by_key(|(p, _)| *p)?;
@@ -823,6 +824,34 @@ comment = "read more"
             "Die Preise steigen weiter.\nKategorie: Politik | Schlagwörter: Wahl\nDie Regierung plant Entlastungen.";
         let clean = Normaliser::finish(&n.analyse(None, &item(body, BodyKind::Text)), &template);
         assert!(clean.removed.is_empty(), "{:?}", clean.removed);
+    }
+
+    #[test]
+    fn the_phrase_after_the_last_ellipsis() {
+        // As first written, with `rfind` for both kinds of ellipsis.
+        let reference = |text: &str| {
+            let (pos, len) = [text.rfind('…').map(|p| (p, '…'.len_utf8())), text.rfind("...").map(|p| (p, 3))]
+                .into_iter()
+                .flatten()
+                .max_by_key(|(p, _)| *p)?;
+            let rest = &text[pos + len..];
+            (!rest.trim().is_empty()).then(|| pos + len + (rest.len() - rest.trim_start().len()))
+        };
+        for text in [
+            "It ended... Read more",
+            "It ended.... Read more",
+            "It… went on... and on… More",
+            "It went on…... More",
+            "Nothing after...",
+            "Nothing after …  ",
+            "No ellipsis. More",
+            "..x",
+            "...x",
+            "",
+        ] {
+            assert_eq!(after_final_ellipsis(text), reference(text), "{text}");
+        }
+        assert_eq!(after_final_ellipsis("It ended.... Read more"), Some(13));
     }
 
     #[test]

@@ -46,11 +46,21 @@ const TITLE_WORD: &str = "\u{1}title";
 
 /// The shape of a folded line. `folded_title` is the item's folded clean title (empty if none).
 pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
+    shape_of_placed(&with_title_placeholder(folded_line, folded_title))
+}
+
+/// [`shape_of`] and [`frames_of`] together, looking for the title in the line once.
+pub fn shape_and_frames(folded_line: &str, folded_title: &str) -> (Shape, Frames) {
     let line = with_title_placeholder(folded_line, folded_title);
+    (shape_of_placed(&line), frames_of_placed(folded_line, &line))
+}
+
+/// The shape of a folded line with its title placeholder in place.
+fn shape_of_placed(line: &str) -> Shape {
     let mut hash = Fnv64::new();
     let (mut words, mut letters) = (0u16, 0usize);
     let mut word = String::new();
-    for token in fold::words(&line) {
+    for token in fold::words(line) {
         if token == TITLE_WORD {
             add_word(&mut hash, &mut words, TITLE_WORD);
             continue;
@@ -117,14 +127,18 @@ fn is_frame_separator(c: char) -> bool {
 
 /// The frames of a folded line (see the module docs). `folded_title` as in [`shape_of`].
 pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
+    frames_of_placed(folded_line, &with_title_placeholder(folded_line, folded_title))
+}
+
+/// The frames of `folded_line`, given also with its title placeholder in place (`line`).
+fn frames_of_placed(folded_line: &str, line: &str) -> Frames {
     let mut frames = Frames::default();
     if ends_like_a_sentence(folded_line) || holds_a_sentence(folded_line) {
         return frames;
     }
-    let line = with_title_placeholder(folded_line, folded_title);
     let mut pieces: Vec<Piece> = Vec::new();
     let mut word = String::new();
-    for token in fold::words(&line) {
+    for token in fold::words(line) {
         if token == TITLE_WORD {
             pieces.push(Piece::Word(TITLE_WORD.to_string()));
             continue;
