@@ -264,11 +264,18 @@ fn assemble(segments: Vec<Segment>) -> Option<Line> {
     for segment in segments {
         let decoded = decode_entities_cow(&segment.text);
         let mut first_visible = true;
-        for c in decoded.chars() {
-            if c.is_whitespace() {
-                pending_space = true;
-                continue;
+        // A word (a run of characters that are not whitespace) at a time: copied whole and
+        // counted with one pass, rather than pushed a character at a time.
+        let mut rest: &str = &decoded;
+        loop {
+            let trimmed = rest.trim_start();
+            pending_space |= trimmed.len() < rest.len();
+            if trimmed.is_empty() {
+                break;
             }
+            let end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+            let (word, after) = trimmed.split_at(end);
+            rest = after;
             if pending_space && !text.is_empty() {
                 text.push(' ');
             }
@@ -288,13 +295,14 @@ fn assemble(segments: Vec<Segment>) -> Option<Line> {
                     }
                 }
             }
+            let n = word.chars().count();
             if segment.link.is_some() {
-                link_chars += 1;
+                link_chars += n;
             } else if trailing.is_none() {
                 plain_before = true;
             }
-            chars += 1;
-            text.push(c);
+            chars += n;
+            text.push_str(word);
         }
     }
     if !has_visible_text(&text) {
@@ -428,6 +436,71 @@ mod tests {
     fn paragraphs_and_breaks_become_lines() {
         let html = "<p>First <b>bold</b> paragraph.</p>\n<p>Second<br>line two<br/>line three</p><ul><li>one</li><li>two</li></ul>";
         assert_eq!(html_to_lines(html), ["First bold paragraph.", "Second", "line two", "line three", "one", "two"]);
+    }
+
+    /// Lines as first assembled, a character at a time.
+    fn reference_assemble(segments: &[Segment]) -> Option<Line> {
+        let mut text = String::new();
+        let (mut chars, mut link_chars) = (0, 0);
+        let mut pending_space = false;
+        let mut trailing: Option<usize> = None;
+        let mut plain_before = false;
+        for segment in segments {
+            let mut first_visible = true;
+            for c in decode_entities_cow(&segment.text).chars() {
+                if c.is_whitespace() {
+                    pending_space = true;
+                    continue;
+                }
+                if pending_space && !text.is_empty() {
+                    text.push(' ');
+                }
+                pending_space = false;
+                if first_visible {
+                    first_visible = false;
+                    match segment.link {
+                        Some(_) if trailing.is_none() => trailing = Some(text.len()),
+                        None => trailing = None,
+                        _ => {}
+                    }
+                }
+                if segment.link.is_some() {
+                    link_chars += 1;
+                } else if trailing.is_none() {
+                    plain_before = true;
+                }
+                chars += 1;
+                text.push(c);
+            }
+        }
+        let trailing_link = trailing.filter(|at| plain_before && *at > 0);
+        has_visible_text(&text).then_some(Line { text, link_chars, chars, trailing_link })
+    }
+
+    #[test]
+    fn lines_are_assembled_a_word_at_a_time_as_a_character_at_a_time() {
+        let pieces = [
+            ("", None),
+            ("  ", None),
+            (" Read\u{00A0}the ", None),
+            ("full  report", Some(1)),
+            ("\u{3000}", Some(1)),
+            ("here.\t", None),
+            ("Дальше &amp;&nbsp;ещё", Some(2)),
+            ("x", Some(3)),
+            ("\u{200B}", None),
+            (" ", Some(4)),
+        ];
+        // Every sequence of up to four pieces.
+        let n = pieces.len();
+        for k in 0..n * n * n * n {
+            let segments: Vec<Segment> = [k % n, k / n % n, k / n / n % n, k / n / n / n]
+                .iter()
+                .map(|&i| Segment { text: pieces[i].0.to_string(), link: pieces[i].1 })
+                .collect();
+            let expected = reference_assemble(&segments);
+            assert_eq!(assemble(segments), expected, "{k}");
+        }
     }
 
     #[test]
