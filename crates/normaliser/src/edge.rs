@@ -46,18 +46,23 @@ const MAX_WORDS: usize = 15;
 /// Classifies one line. `folded` is the line's folded form.
 pub fn classify(line: &Line, folded: &str) -> EdgeKind {
     let text = line.text.as_str();
-    let tokens: Vec<&str> = crate::fold::words(folded).collect();
-    let hashtags = tokens.iter().filter(|t| is_hashtag(t)).count();
-    if hashtags >= 2 && hashtags * 2 >= tokens.len() {
+    let (mut count, mut hashtags) = (0, 0);
+    for token in crate::fold::words(folded) {
+        count += 1;
+        hashtags += usize::from(is_hashtag(token));
+    }
+    if hashtags >= 2 && hashtags * 2 >= count {
         return EdgeKind::Strong("edge.hashtags");
     }
     if is_keyword_wall(text) {
         return EdgeKind::Strong("edge.keywords");
     }
-    // Beyond this many tokens nothing below can hold: skip the per-word work on prose.
-    if tokens.len() > 3 * MAX_WORDS {
+    // Beyond this many tokens nothing below can hold: skip the per-word work on prose, and
+    // keep the tokens only of the lines that get it.
+    if count > 3 * MAX_WORDS {
         return EdgeKind::Content;
     }
+    let tokens: Vec<&str> = crate::fold::words(folded).collect();
     let words = word_count(folded);
     if line.is_all_link() && words <= 20 {
         return EdgeKind::Strong("edge.link-list");
@@ -139,6 +144,10 @@ fn is_domain(s: &str) -> bool {
 }
 
 fn is_hashtag(token: &str) -> bool {
+    // Most tokens are words: one byte settles them.
+    if !token.starts_with('#') {
+        return false;
+    }
     let t = token.trim_end_matches([',', '.', ';', '|']);
     t.strip_prefix('#').is_some_and(|rest| rest.chars().next().is_some_and(chars::is_alphanumeric))
 }
