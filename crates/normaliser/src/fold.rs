@@ -65,12 +65,21 @@ pub fn words(folded: &str) -> impl Iterator<Item = &str> {
 fn fold_line_into(line: &str, out: &mut String) {
     // ASCII is already in NFKC, has no format characters and no letters of the other scripts:
     // only case, the backtick and whitespace change.
+    // A byte at a time: the ASCII characters `char::is_whitespace` names are tab to carriage
+    // return (vertical tab and form feed included) and the space.
     if line.is_ascii() {
-        for (i, word) in line.split_whitespace().enumerate() {
-            if i > 0 {
-                out.push(' ');
+        let start = out.len();
+        let mut space = false;
+        for b in line.bytes() {
+            if matches!(b, b'\t'..=b'\r' | b' ') {
+                space = out.len() > start;
+                continue;
             }
-            out.extend(word.chars().map(|c| unify_punctuation(c.to_ascii_lowercase())));
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(unify_punctuation(char::from(b.to_ascii_lowercase())));
         }
         return;
     }
@@ -502,6 +511,11 @@ mod tests {
             "",
         ];
         for line in tricky {
+            assert_eq!(fold_line(line), reference_fold_line(line), "{line:?}");
+        }
+        // The ASCII path: every control character and the whitespace ones among them.
+        let ascii: String = (0u8..128).map(char::from).collect();
+        for line in [ascii.as_str(), " \x0b\x0c\x1c\x1fA`B\r\n C ", "\t", "x\x00y", "Don`t  STOP\x0b now "] {
             assert_eq!(fold_line(line), reference_fold_line(line), "{line:?}");
         }
         // Random lines from an alphabet of letters of the three scripts, their capitals,

@@ -295,9 +295,10 @@ pub(crate) fn title_key(folded: &str) -> u64 {
     // Each run of letters and digits, followed by a space: one walk over the characters rather
     // than splitting the text into words first.
     let mut in_word = false;
-    for (i, c) in folded.char_indices() {
+    let mut buf = [0; 4];
+    for c in folded.chars() {
         if chars::is_alphanumeric(c) {
-            mix(&folded.as_bytes()[i..i + c.len_utf8()]);
+            mix(c.encode_utf8(&mut buf).as_bytes());
             in_word = true;
         } else if in_word {
             mix(b" ");
