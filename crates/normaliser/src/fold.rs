@@ -122,7 +122,14 @@ fn fold_unicode_line_into(line: &str, simple: &mut String, out: &mut String) {
         out.push_str(simple);
         return;
     }
-    let letters = words.letters;
+    // Letters are counted here, for the few lines that need them: every character of the
+    // buffer but the spaces was pushed as a letter or not, by the same script test.
+    let mut letters = [0usize; 3];
+    for c in simple.chars() {
+        if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(c)) {
+            letters[i] += 1;
+        }
+    }
     // The line's main script settles words that could be read either way.
     let line_script = (0..3).max_by_key(|i| (letters[*i], usize::from(*i == 0))).unwrap_or(0);
     for (i, word) in simple.split(' ').enumerate() {
@@ -138,12 +145,10 @@ fn fold_unicode_line_into(line: &str, simple: &mut String, out: &mut String) {
 }
 
 /// The first steps of folding a non-ASCII line, one character at a time: format characters
-/// dropped, lowercase, punctuation unified, words separated by one space, with the counts the
-/// look-alike step needs.
+/// dropped, lowercase, punctuation unified, words separated by one space, noting whether the
+/// look-alike step is needed.
 #[derive(Default)]
 struct Words {
-    /// Letters of each script (in the order of [`Script`]; `Other` is not counted).
-    letters: [usize; 3],
     /// The scripts (one bit each) of the word being read.
     word_scripts: u8,
     /// Some word has letters of two scripts.
@@ -185,7 +190,6 @@ impl Words {
         }
         let script = script_of(c);
         if script != Script::Other {
-            self.letters[script as usize] += 1;
             self.word_scripts |= 1 << script as u8;
         }
         simple.push(c);
@@ -246,8 +250,6 @@ enum Script {
     Other,
 }
 
-/// The three scripts that have look-alikes, in the order of [`Script`]'s first variants (their
-/// `as usize` index).
 const SCRIPTS: [Script; 3] = [Script::Latin, Script::Cyrillic, Script::Greek];
 
 fn script_of(c: char) -> Script {
