@@ -255,7 +255,9 @@ impl SinkState {
 /// reference never spans a link boundary), tidies whitespace across them, and measures link
 /// text. Returns `None` for a line with no visible text.
 fn assemble(segments: Vec<Segment>) -> Option<Line> {
-    let mut text = String::new();
+    // Decoding and tidying shorten the text (but for a few rare entities): its segments'
+    // length is room enough, made once rather than grown a few times per line.
+    let mut text = String::with_capacity(segments.iter().map(|s| s.text.len()).sum());
     let (mut chars, mut link_chars) = (0, 0);
     let mut pending_space = false;
     // Where the trailing run of link segments starts, and whether plain text precedes it.

@@ -47,6 +47,7 @@ pub use learn::{FeedStats, LearnSettings, LineStat, Template};
 use newsdedup_model::{BodyKind, CleanItem, RawItem, RemovedLine};
 pub use rules::{Place, Rule, RuleError, RuleSet};
 use shape::{Frames, Shape};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The rule id recorded when a body's first line repeats the title.
@@ -386,15 +387,17 @@ impl Normaliser {
             kept.sort_unstable();
         }
 
-        let mut texts: Vec<String> = kept.iter().map(|&i| lines[i].text.clone()).collect();
-        let mut folded: Vec<String> = kept.iter().map(|&i| lines[i].folded.clone()).collect();
+        // The kept lines are borrowed from the analysis, and joined once at the end; only a
+        // shortened last line needs a folded form of its own.
+        let mut texts: Vec<&str> = kept.iter().map(|&i| lines[i].text.as_str()).collect();
+        let mut folded: Vec<Cow<'_, str>> = kept.iter().map(|&i| Cow::from(lines[i].folded.as_str())).collect();
         // A first line that only repeats the title (Telegram posts open with the headline in
         // bold) is the title, not the story's text.
         if texts.len() > 1
             && !analysis.clean_title.is_empty()
-            && fold::fold_line(&title::clean_title(&texts[0])) == analysis.folded_title
+            && fold::fold_line(&title::clean_title(texts[0])) == analysis.folded_title
         {
-            let line = texts.remove(0);
+            let line = texts.remove(0).to_string();
             folded.remove(0);
             removed.push(RemovedLine { position: kept.remove(0) as u32, line, rule: TITLE_REPEAT_RULE.to_string() });
         }
@@ -410,9 +413,8 @@ impl Normaliser {
                 };
                 if let Some(rule) = rule {
                     let phrase = text[tail.at..].trim().to_string();
-                    text.truncate(tail.at);
-                    text.truncate(text.trim_end().len());
-                    *last_folded = fold::fold_line(text);
+                    *text = text[..tail.at].trim_end();
+                    *last_folded = Cow::Owned(fold::fold_line(text));
                     removed.push(RemovedLine { position: last as u32, line: phrase, rule: rule.to_string() });
                 }
             }
