@@ -164,6 +164,14 @@ impl Words {
             self.push_folded(lower, simple);
             return;
         }
+        // Most non-ASCII text here is Russian, in the basic Cyrillic letters: not whitespace,
+        // format characters nor punctuation, and the capitals are 32 code points below their
+        // lowercase, so none of the tests below is needed for them.
+        if let 'а'..='я' | 'А'..='Я' = c {
+            let lower = if c < 'а' { char::from_u32(u32::from(c) + 0x20).unwrap_or(c) } else { c };
+            self.push_letter(lower, Script::Cyrillic, simple);
+            return;
+        }
         if is_format_char(c) {
             return;
         }
@@ -184,11 +192,15 @@ impl Words {
             self.space = !simple.is_empty();
             return;
         }
+        self.push_letter(c, script_of(c), simple);
+    }
+
+    /// Adds one character of the folded text that is not whitespace, of the given script.
+    fn push_letter(&mut self, c: char, script: Script, simple: &mut String) {
         if self.space {
             simple.push(' ');
             self.space = false;
         }
-        let script = script_of(c);
         if script != Script::Other {
             self.word_scripts |= 1 << script as u8;
         }
@@ -538,6 +550,15 @@ mod tests {
             let len = (next() % 24) as usize;
             let line: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             assert_eq!(fold_line(&line), reference_fold_line(&line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn basic_cyrillic_letters_fold_as_the_standard_library_says() {
+        for c in ('А'..='я').chain(['Ё', 'ё', 'Ѐ', 'ѐ', 'Ӏ', 'ӏ']) {
+            let lower: String = c.to_lowercase().collect();
+            assert_eq!(fold_line(&format!("{c}ж")), format!("{lower}ж"), "{c}");
+            assert_eq!(fold_line(&format!("{c}ж")), reference_fold_line(&format!("{c}ж")), "{c}");
         }
     }
 
