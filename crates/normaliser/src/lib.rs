@@ -555,8 +555,17 @@ fn listed_before(lines: &[AnalysedLine], marks: &[Mark], floor: usize, end: usiz
 
 /// The byte offset just after a final ellipsis ("…" or "...") followed by a few words.
 fn after_final_ellipsis(text: &str) -> Option<usize> {
-    // The last "..." found by bytes: `rfind("...")` would set up a substring search per line.
-    let dots = text.as_bytes().windows(3).rposition(|w| w == b"...");
+    // The last "...", found from the last dots (`rfind` of a byte is a fast `memrchr`), where
+    // `rfind("...")` would set up a substring search on every line.
+    let mut end = text.len();
+    let mut dots = None;
+    while let Some(p) = text[..end].rfind('.') {
+        if text[..p].ends_with("..") {
+            dots = Some(p - 2);
+            break;
+        }
+        end = p;
+    }
     let (pos, len) = [text.rfind('…').map(|p| (p, '…'.len_utf8())), dots.map(|p| (p, 3))]
         .into_iter()
         .flatten()
