@@ -242,6 +242,10 @@ pub fn is_format_char(c: char) -> bool {
 
 /// Typographic quotes become `"` or `'`, every dash and minus `-`.
 pub fn unify_punctuation(c: char) -> char {
+    // The backtick is the one ASCII character to unify: the rest of ASCII skips the match.
+    if c.is_ascii() {
+        return if c == '`' { '\'' } else { c };
+    }
     match c {
         '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}' | '\u{301D}' | '\u{301E}'
         | '\u{FF02}' | '\u{2033}' => '"',
@@ -550,6 +554,13 @@ mod tests {
             let len = (next() % 24) as usize;
             let line: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             assert_eq!(fold_line(&line), reference_fold_line(&line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_backtick_is_unified_in_ascii() {
+        for c in (0u8..128).map(char::from) {
+            assert_eq!(unify_punctuation(c), if c == '`' { '\'' } else { c }, "{c:?}");
         }
     }
 
