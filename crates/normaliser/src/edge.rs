@@ -156,11 +156,11 @@ fn is_hashtag(token: &str) -> bool {
 /// one-word label: search keywords and tags pasted under a video or a post. Lists of names are
 /// capitalised, and sentences have long segments, so neither qualifies.
 fn is_keyword_wall(text: &str) -> bool {
-    // Counted a byte at a time: ", ", ';' and '|' are bytes no other character holds, and
-    // so is '،' in UTF-8, while `matches` would set up a substring search for ", " and decode
-    // every character for the others on every line.
-    let separators = text.as_bytes().windows(2).filter(|w| *w == b", " || *w == "،".as_bytes()).count()
-        + text.bytes().filter(|b| matches!(b, b';' | b'|')).count();
+    // Each separator is counted with `memchr` (`matches` of one character), a ", " from its
+    // comma: `matches(", ")` would set up a substring search, and a pattern of several
+    // characters decodes every character, on every line.
+    let commas = text.match_indices(',').filter(|(at, _)| text.as_bytes().get(at + 1) == Some(&b' ')).count();
+    let separators = commas + text.matches(';').count() + text.matches('|').count() + text.matches('،').count();
     // Prose has commas too, but between long stretches: keywords are a few words each.
     if separators < 5 || text.chars().count() > 40 * (separators + 1) {
         return false;
@@ -201,7 +201,9 @@ fn is_all_caps(text: &str) -> bool {
 
 /// Emoji, pictographs, arrows, dingbats and geometric shapes used as bullets.
 pub fn is_pictograph(c: char) -> bool {
-    matches!(c,
+    // Every one is at U+20E3 or above: text below it is answered with one comparison.
+    c >= '\u{20E3}'
+        && matches!(c,
         '\u{2190}'..='\u{21FF}' | '\u{2300}'..='\u{23FF}' | '\u{25A0}'..='\u{27BF}' | '\u{2900}'..='\u{297F}'
         | '\u{2B00}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}' | '\u{FE0F}' | '\u{20E3}')
 }
@@ -257,6 +259,16 @@ mod tests {
         let rates = "Курс доллара расчетами \"завтра\" на 10.16 мск падает на 3,5 рубля, до 96,70 рубля, юаня – на 46 \
                      копеек, до 13,25 рубля, евро – на 3,63 рубля, до 105,3 рубля.";
         assert_eq!(kind(rates), EdgeKind::Content);
+    }
+
+    #[test]
+    fn pictographs_are_the_listed_ranges() {
+        for c in (0..0x2_0000).filter_map(char::from_u32) {
+            let listed = matches!(c,
+                '\u{2190}'..='\u{21FF}' | '\u{2300}'..='\u{23FF}' | '\u{25A0}'..='\u{27BF}' | '\u{2900}'..='\u{297F}'
+                | '\u{2B00}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}' | '\u{FE0F}' | '\u{20E3}');
+            assert_eq!(is_pictograph(c), listed, "{c:?}");
+        }
     }
 
     #[test]
