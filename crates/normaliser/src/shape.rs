@@ -266,7 +266,9 @@ fn holds_a_sentence(folded_line: &str) -> bool {
 
 /// The line with the item's own title replaced by one placeholder word.
 fn with_title_placeholder<'a>(folded_line: &'a str, folded_title: &str) -> std::borrow::Cow<'a, str> {
-    if folded_title.chars().count() >= 12 {
+    // A line shorter than the title cannot hold it: many are, and `find` would prepare its
+    // search of the title before looking at the line.
+    if folded_line.len() >= folded_title.len() && folded_title.chars().count() >= 12 {
         if let Some(at) = folded_line.find(folded_title) {
             let mut replaced = String::with_capacity(folded_line.len());
             replaced.push_str(&folded_line[..at]);
