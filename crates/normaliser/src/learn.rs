@@ -292,20 +292,22 @@ pub(crate) fn title_key(folded: &str) -> u64 {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    // Each run of letters and digits, followed by a space: one walk over the characters rather
-    // than splitting the text into words first.
-    let mut in_word = false;
-    let mut buf = [0; 4];
-    for c in folded.chars() {
-        if chars::is_alphanumeric(c) {
-            mix(c.encode_utf8(&mut buf).as_bytes());
-            in_word = true;
-        } else if in_word {
-            mix(b" ");
-            in_word = false;
+    // Each run of letters and digits, followed by a space: one walk over the characters finds
+    // where runs start and end, and each run's bytes are hashed from the line as they are.
+    let mut run_start = None;
+    for (i, c) in folded.char_indices() {
+        match (chars::is_alphanumeric(c), run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                mix(&folded.as_bytes()[start..i]);
+                mix(b" ");
+                run_start = None;
+            }
+            _ => {}
         }
     }
-    if in_word {
+    if let Some(start) = run_start {
+        mix(&folded.as_bytes()[start..]);
         mix(b" ");
     }
     h
