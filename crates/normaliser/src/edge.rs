@@ -62,19 +62,20 @@ pub fn classify(line: &Line, folded: &str) -> EdgeKind {
     if count > 3 * MAX_WORDS {
         return EdgeKind::Content;
     }
-    let tokens: Vec<&str> = crate::fold::words(folded).collect();
+    // The tokens are walked again for each question rather than kept: most lines ask one.
+    let tokens = || crate::fold::words(folded);
     let words = word_count(folded);
     if line.is_all_link() && words <= 20 {
         return EdgeKind::Strong("edge.link-list");
     }
     let emoji = text.chars().any(is_pictograph);
-    if let Some(first) = tokens.iter().position(|t| is_contact_token(t)) {
-        let plain_words: usize =
-            tokens.iter().filter(|t| !is_contact_token(t) && !is_hashtag(t)).map(|t| word_count(t)).sum();
+    if let Some(first) = tokens().position(is_contact_token) {
+        let plain_words: usize = tokens().filter(|t| !is_contact_token(t) && !is_hashtag(t)).map(word_count).sum();
         if plain_words <= 12 {
             // "Telegram: t.me/x", "@handle", "📩 x@example.org" are contact lines; a sentence
             // that ends with an address ("Details are at example.org/flu") may be the story's.
-            let labelled = tokens[..first].last().is_some_and(|t| t.ends_with(':') || t.ends_with('-'));
+            let before = first.checked_sub(1).and_then(|i| tokens().nth(i));
+            let labelled = before.is_some_and(|t| t.ends_with(':') || t.ends_with('-'));
             return if labelled || plain_words <= 3 || emoji {
                 EdgeKind::Strong("edge.contact")
             } else {
@@ -86,7 +87,7 @@ pub fn classify(line: &Line, folded: &str) -> EdgeKind {
         return EdgeKind::Content;
     }
     let label = words <= 6 && text.trim_end_matches(is_pictograph).trim_end().ends_with(':');
-    let caps = is_all_caps(text) && words <= 6;
+    let caps = words <= 6 && is_all_caps(text);
     let exclaims = text.trim_end_matches(|c: char| is_pictograph(c) || c.is_whitespace()).ends_with('!');
     if emoji && (caps || label || exclaims) {
         return EdgeKind::Strong("edge.banner");
@@ -195,8 +196,14 @@ fn is_keyword_wall(text: &str) -> bool {
 
 /// Letters are all capitals, and there are enough of them to say so.
 fn is_all_caps(text: &str) -> bool {
-    let letters: Vec<char> = text.chars().filter(|c| chars::is_alphabetic(*c)).collect();
-    letters.len() >= 4 && letters.iter().all(|c| chars::is_uppercase(*c))
+    let mut letters = 0;
+    for c in text.chars().filter(|c| chars::is_alphabetic(*c)) {
+        if !chars::is_uppercase(c) {
+            return false;
+        }
+        letters += 1;
+    }
+    letters >= 4
 }
 
 /// Emoji, pictographs, arrows, dingbats and geometric shapes used as bullets.
