@@ -46,20 +46,21 @@ const TITLE_WORD: &str = "\u{1}title";
 
 /// The shape of a folded line. `folded_title` is the item's folded clean title (empty if none).
 pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
-    shape_of_placed(&with_title_placeholder(folded_line, folded_title))
+    shape_of_placed(&with_title_placeholder(folded_line, folded_title), &mut String::new())
 }
 
 /// [`shape_of`] and [`frames_of`] together, looking for the title in the line once.
 pub fn shape_and_frames(folded_line: &str, folded_title: &str) -> (Shape, Frames) {
     let line = with_title_placeholder(folded_line, folded_title);
-    (shape_of_placed(&line), frames_of_placed(folded_line, &line))
+    // One buffer for the words of both, made large enough for most words at once.
+    let mut word = String::with_capacity(64);
+    (shape_of_placed(&line, &mut word), frames_of_placed(folded_line, &line, &mut word))
 }
 
-/// The shape of a folded line with its title placeholder in place.
-fn shape_of_placed(line: &str) -> Shape {
+/// The shape of a folded line with its title placeholder in place. `word` is a scratch buffer.
+fn shape_of_placed(line: &str, word: &mut String) -> Shape {
     let mut hash = Fnv64::new();
     let (mut words, mut letters) = (0u16, 0usize);
-    let mut word = String::new();
     for token in fold::words(line) {
         if token == TITLE_WORD {
             add_word(&mut hash, &mut words, TITLE_WORD);
@@ -70,7 +71,7 @@ fn shape_of_placed(line: &str) -> Shape {
             add_word(&mut hash, &mut words, host);
             continue;
         }
-        split_token(token, &mut word, |part| match part {
+        split_token(token, word, |part| match part {
             Part::Word { text, letters: n } => {
                 letters += n;
                 add_word(&mut hash, &mut words, text);
@@ -112,10 +113,11 @@ impl Frames {
     }
 }
 
-/// A piece of a line for frames: a word (as in shapes) or a separator.
+/// A piece of a line for frames: a word (as in shapes; where it is in a buffer holding the
+/// line's words, so that words are not allocated one by one) or a separator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
-    Word(String),
+    Word(std::ops::Range<usize>),
     Sep(char),
 }
 
@@ -127,20 +129,25 @@ fn is_frame_separator(c: char) -> bool {
 
 /// The frames of a folded line (see the module docs). `folded_title` as in [`shape_of`].
 pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
-    frames_of_placed(folded_line, &with_title_placeholder(folded_line, folded_title))
+    frames_of_placed(folded_line, &with_title_placeholder(folded_line, folded_title), &mut String::new())
 }
 
 /// The frames of `folded_line`, given also with its title placeholder in place (`line`).
-fn frames_of_placed(folded_line: &str, line: &str) -> Frames {
+/// `word` is a scratch buffer.
+fn frames_of_placed(folded_line: &str, line: &str, word: &mut String) -> Frames {
     let mut frames = Frames::default();
     if ends_like_a_sentence(folded_line) || holds_a_sentence(folded_line) {
         return frames;
     }
     let mut pieces: Vec<Piece> = Vec::new();
-    let mut word = String::new();
+    let mut text = String::with_capacity(line.len());
+    let mut add = |word: &str| {
+        text.push_str(word);
+        Piece::Word(text.len() - word.len()..text.len())
+    };
     for token in fold::words(line) {
         if token == TITLE_WORD {
-            pieces.push(Piece::Word(TITLE_WORD.to_string()));
+            pieces.push(add(TITLE_WORD));
             continue;
         }
         if token == "-" {
@@ -148,11 +155,11 @@ fn frames_of_placed(folded_line: &str, line: &str) -> Frames {
             continue;
         }
         if let Some(host) = link_host(token) {
-            pieces.push(Piece::Word(host.to_string()));
+            pieces.push(add(host));
             continue;
         }
-        split_token(token, &mut word, |part| match part {
-            Part::Word { text, .. } => pieces.push(Piece::Word(text.to_string())),
+        split_token(token, word, |part| match part {
+            Part::Word { text, .. } => pieces.push(add(text)),
             Part::Other(c) if is_frame_separator(c) => pieces.push(Piece::Sep(c)),
             Part::Other(_) => {}
         });
@@ -160,7 +167,7 @@ fn frames_of_placed(folded_line: &str, line: &str) -> Frames {
     let words: Vec<&str> = pieces
         .iter()
         .filter_map(|p| match p {
-            Piece::Word(w) => Some(w.as_str()),
+            Piece::Word(at) => Some(&text[at.clone()]),
             Piece::Sep(_) => None,
         })
         .collect();
@@ -257,10 +264,11 @@ fn split_token(token: &str, word: &mut String, mut each: impl FnMut(Part<'_>)) {
 /// True when a sentence ends inside the line with words on both sides of it ("Moscow, 11 Oct -
 /// Reuters. The parliament passed …"): prose cut short, as an excerpt is, not a footer's frame.
 fn holds_a_sentence(folded_line: &str) -> bool {
-    let words: Vec<&str> = fold::words(folded_line).collect();
-    words.iter().enumerate().any(|(i, w)| {
+    // Counted, then walked again, rather than collected.
+    let count = fold::words(folded_line).count();
+    fold::words(folded_line).enumerate().any(|(i, w)| {
         let ends = w.trim_end_matches(['"', '\'', ')', ']', '»', '”']).ends_with(['.', '!', '?', '…']);
-        ends && i + 1 >= 4 && words.len() - (i + 1) >= 6 && w.chars().filter(|c| chars::is_alphabetic(*c)).count() >= 3
+        ends && i + 1 >= 4 && count - (i + 1) >= 6 && w.chars().filter(|c| chars::is_alphabetic(*c)).count() >= 3
     })
 }
 
