@@ -42,64 +42,51 @@ static TABLE: LazyLock<Box<[u8; TABLE_END]>> = LazyLock::new(|| {
     table
 });
 
+/// Whether `c` has the class `bit`: for ASCII by `ascii`, in the table by its bit, beyond the
+/// table by `beyond` (the standard library's own test).
 #[inline]
-fn class(c: char) -> Option<u8> {
-    TABLE.get(c as usize).copied()
+fn has(c: char, bit: u8, ascii: impl FnOnce(char) -> bool, beyond: impl FnOnce(char) -> bool) -> bool {
+    if c.is_ascii() {
+        return ascii(c);
+    }
+    TABLE.get(c as usize).map_or_else(|| beyond(c), |k| k & bit != 0)
 }
 
 /// [`char::is_alphabetic`].
 #[inline]
 pub fn is_alphabetic(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphabetic();
-    }
-    class(c).map_or_else(|| c.is_alphabetic(), |k| k & ALPHABETIC != 0)
+    has(c, ALPHABETIC, |c| c.is_ascii_alphabetic(), char::is_alphabetic)
 }
 
 /// [`char::is_numeric`].
 #[inline]
 pub fn is_numeric(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_digit();
-    }
-    class(c).map_or_else(|| c.is_numeric(), |k| k & NUMERIC != 0)
+    has(c, NUMERIC, |c| c.is_ascii_digit(), char::is_numeric)
 }
 
 /// [`char::is_alphanumeric`].
 #[inline]
 pub fn is_alphanumeric(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphanumeric();
-    }
-    class(c).map_or_else(|| c.is_alphanumeric(), |k| k & (ALPHABETIC | NUMERIC) != 0)
+    has(c, ALPHABETIC | NUMERIC, |c| c.is_ascii_alphanumeric(), char::is_alphanumeric)
 }
 
 /// [`char::is_lowercase`].
 #[inline]
 pub fn is_lowercase(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_lowercase();
-    }
-    class(c).map_or_else(|| c.is_lowercase(), |k| k & LOWERCASE != 0)
+    has(c, LOWERCASE, |c| c.is_ascii_lowercase(), char::is_lowercase)
 }
 
 /// [`char::is_uppercase`].
 #[inline]
 pub fn is_uppercase(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_uppercase();
-    }
-    class(c).map_or_else(|| c.is_uppercase(), |k| k & UPPERCASE != 0)
+    has(c, UPPERCASE, |c| c.is_ascii_uppercase(), char::is_uppercase)
 }
 
 /// True when [`char::to_lowercase`] gives `c` itself: most letters of lowercase text, digits,
 /// punctuation. Callers skip the case mapping's search for those.
 #[inline]
 pub fn is_own_lowercase(c: char) -> bool {
-    if c.is_ascii() {
-        return !c.is_ascii_uppercase();
-    }
-    class(c).map_or_else(|| c.to_lowercase().eq([c]), |k| k & OWN_LOWERCASE != 0)
+    has(c, OWN_LOWERCASE, |c| !c.is_ascii_uppercase(), |c| c.to_lowercase().eq([c]))
 }
 
 fn nfkc_starter(c: char) -> bool {
@@ -111,10 +98,7 @@ fn nfkc_starter(c: char) -> bool {
 /// only of such characters is in NFKC, which is what `is_nfkc_quick` would find more slowly.
 #[inline]
 pub fn is_nfkc_starter(c: char) -> bool {
-    if c.is_ascii() {
-        return true;
-    }
-    class(c).map_or_else(|| nfkc_starter(c), |k| k & NFKC_STARTER != 0)
+    has(c, NFKC_STARTER, |_| true, nfkc_starter)
 }
 
 #[cfg(test)]
