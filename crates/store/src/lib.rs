@@ -258,7 +258,8 @@ impl Store {
     }
 
     /// Whether a group is open (its feeds are not yet committed).
-    pub fn in_group(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn in_group(&self) -> bool {
         self.in_group
     }
 
