@@ -7,16 +7,16 @@ set -euo pipefail
 corpus=${1:-../shared/corpus}
 out=${2:-}
 dev="$corpus/dev"
-bin=${NEWSDEDUP_BIN:-target/release/newsdedup}
+bin=$(realpath "${NEWSDEDUP_BIN:-target/release/newsdedup}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 db="$work/corpus.db"
 
 mapfile -t feeds < <(grep -v '^\s*$' "$dev/feeds.txt")
-(cd "$dev" && "$OLDPWD/$bin" -q --db "$db" ingest "${feeds[@]}")
+(cd "$dev" && "$bin" -q --db "$db" ingest "${feeds[@]}")
 while read -r snap; do
   [ -n "$snap" ] || continue
-  (cd "$dev" && "$OLDPWD/$bin" -q --db "$db" ingest --feed "feeds/$(basename "$snap")" "$snap")
+  (cd "$dev" && "$bin" -q --db "$db" ingest --feed "feeds/$(basename "$snap")" "$snap")
 done < "$dev/refetch.txt"
 
 args=(--db "$db" --truth "$dev/truth.jsonl")
