@@ -78,11 +78,12 @@ fn a_footer_is_learned_across_runs_and_earlier_items_are_cleaned_again() {
 }
 
 /// Two feeds carry one story; the reposter adds a line no rule knows, long enough to hide the
-/// story from the deduplicator's fingerprints.
+/// story from the deduplicator's fingerprints. The story is a bulletin of short lines, which
+/// have no phrases long enough for phrase keys (a longer story's would find the repost).
 fn publisher_and_reposter(env: &Env) -> (String, String) {
-    let story = "<p>The council approved a plan on Tuesday to turn the old rail depot into four hundred homes \
-                 and a public park.</p><p>Work is due to start next spring and finish within three years, \
-                 the council said.</p>";
+    let story = "<p>Rail depot becomes homes.</p><p>Council approves the plan.</p>\
+                 <p>Four hundred new homes.</p><p>A public park beside them.</p>\
+                 <p>Work starts next spring.</p><p>Finished within three years.</p>";
     let publisher = format!(
         "<rss version=\"2.0\"><channel><title>Gazette</title><link>https://gazette.example/</link>\
          <description>x</description><item><title>Depot to become homes</title><guid>g-1</guid>\
@@ -108,6 +109,7 @@ fn reprocess_applies_a_new_feed_rule_and_re_decides_the_story() {
     let env = Env::new();
     let (publisher, reposter) = publisher_and_reposter(&env);
     env.ok(&["ingest", &publisher, &reposter]);
+    assert_eq!(env.count("SELECT count(DISTINCT story_id) FROM items"), 2, "the header hides the repost");
     let kept: String =
         env.sql().query_row("SELECT clean_text FROM items WHERE guid = 'r-1'", [], |r| r.get(0)).unwrap();
     assert!(kept.starts_with("Brought to you by"), "{kept}");

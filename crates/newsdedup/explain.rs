@@ -5,7 +5,7 @@
 
 use crate::storyflow::stored;
 use anyhow::{bail, Result};
-use newsdedup_deduplicator::{verify, Check, DedupConfig, Sketch, Stored};
+use newsdedup_deduplicator::{verify_found, Check, DedupConfig, Found, Lookup, Sketch, Stored};
 use newsdedup_model::{ItemId, MatchMethod};
 use newsdedup_store::{ExplainRow, Store};
 use serde::Serialize;
@@ -33,6 +33,8 @@ struct Rejected {
     distance: u32,
     lead_distance: u32,
     within_radius: bool,
+    /// One of the two has a phrase key among the other's probes (`Sketch::phrase_keys`).
+    shares_phrase_key: bool,
     reason: String,
 }
 
@@ -107,7 +109,10 @@ fn reason(store: &Store, item: &ExplainRow, sketch: Option<&Sketch>, config: &De
                     config.min_words_for_near
                 ));
             } else {
-                s.push_str(", and no item with a similar fingerprint was confirmed as the same text (see below)");
+                s.push_str(
+                    ", and no item with a similar fingerprint or a phrase key among its phrases was confirmed as \
+                     the same text (see below)",
+                );
             }
             s
         }
@@ -133,26 +138,41 @@ fn reason(store: &Store, item: &ExplainRow, sketch: Option<&Sketch>, config: &De
         }
         (MatchMethod::Near, Some(m)) => {
             let d = (item.fingerprint ^ m.fingerprint).count_ones();
-            let lead = match (item.lead_fingerprint, m.lead_fingerprint) {
-                (Some(a), Some(b)) => format!(", lead simhash {} bits apart", (a ^ b).count_ones()),
-                _ => String::new(),
+            let lead_distance = match (item.lead_fingerprint, m.lead_fingerprint) {
+                (Some(a), Some(b)) => Some((a ^ b).count_ones()),
+                _ => None,
+            };
+            let lead = lead_distance.map(|l| format!(", lead simhash {l} bits apart")).unwrap_or_default();
+            let radius = config.max_distance;
+            let found = if d <= radius || lead_distance.is_some_and(|l| l <= radius) {
+                Found::Fingerprint
+            } else {
+                Found::PhraseOnly
             };
             let check = match (sketch, m.sketch.as_deref().and_then(|b| Sketch::from_bytes(b).ok())) {
-                (Some(a), Some(b)) => verify(a, &b).to_string(),
+                (Some(a), Some(b)) => verify_found(a, &b, found).to_string(),
                 _ => "its sketch is no longer readable".into(),
             };
-            format!(
-                "{} was found as a near duplicate (whole-text simhash {d} bits apart{lead}; search radius {}) and \
-                 confirmed: {check}",
-                matched_desc(m),
-                config.max_distance
-            )
+            match found {
+                Found::Fingerprint => format!(
+                    "{} was found as a near duplicate (whole-text simhash {d} bits apart{lead}; search radius \
+                     {radius}) and confirmed: {check}",
+                    matched_desc(m),
+                ),
+                Found::PhraseOnly => format!(
+                    "{} was found through a phrase key the two share (whole-text simhash {d} bits apart{lead}: \
+                     beyond the search radius {radius}, as when paragraphs are moved or cut) and confirmed with \
+                     the stricter test such a candidate gets: {check}",
+                    matched_desc(m),
+                ),
+            }
         }
     })
 }
 
-/// The nearest items of other stories within the window (by the closer of the two
-/// fingerprints), one per story, each with the verification it got or would get.
+/// The items of other stories within the window that share a phrase key with the item, then
+/// the nearest ones (by the closer of the two fingerprints), one per story, each with the
+/// verification it got or would get.
 fn nearest_other_stories(
     store: &Store,
     item: &ExplainRow,
@@ -173,6 +193,13 @@ fn nearest_other_stories(
         })
         .collect();
     near.sort_unstable();
+    // The items its phrases look up come first: fingerprints say nothing of them.
+    let mut phrased = Vec::new();
+    let window = (time.saturating_sub(window), time.saturating_add(window));
+    let key = newsdedup_store::DedupKey::Phrases { values: sketch.phrase_probes(), window };
+    store.dedup_find(key, crate::storyflow::StoreLookup::LIMIT, &mut phrased)?;
+    let phrased: Vec<ItemId> = phrased.into_iter().map(|r| r.item).filter(|id| id.0 != item.id).collect();
+    near.sort_by_key(|&(_, _, _, id)| !phrased.contains(&id));
     let mut out: Vec<Rejected> = Vec::new();
     for (best, d, ld, id) in near {
         if out.len() >= NEAREST {
@@ -184,7 +211,10 @@ fn nearest_other_stories(
             continue;
         }
         let within = best <= config.max_distance;
-        let check: Option<Check> = other.sketch.as_ref().map(|s| verify(sketch, s));
+        let shares =
+            other.sketch.as_ref().is_some_and(|s| Sketch::probes_find(sketch, s) || Sketch::probes_find(s, sketch));
+        let found = if within { Found::Fingerprint } else { Found::PhraseOnly };
+        let check: Option<Check> = other.sketch.as_ref().map(|s| verify_found(sketch, s, found));
         let verdict = match &check {
             Some(c) if c.is_match() => format!("its text matches ({c}), so the two stories are expected to merge"),
             Some(c) => format!("not the same text: {c}"),
@@ -193,6 +223,13 @@ fn nearest_other_stories(
         let reason = if within {
             format!(
                 "simhash {d} bits apart, lead {ld} bits apart, within the search radius {}; {verdict}",
+                config.max_distance
+            )
+        } else if shares {
+            format!(
+                "simhash {d} bits apart, lead {ld} bits apart, beyond the search radius {}, but a phrase key of one \
+                 is among the other's phrases: a candidate when no nearer item is confirmed, with the stricter \
+                 test such a candidate gets; {verdict}",
                 config.max_distance
             )
         } else {
@@ -209,6 +246,7 @@ fn nearest_other_stories(
             distance: d,
             lead_distance: ld,
             within_radius: within,
+            shares_phrase_key: shares,
             reason,
         });
     }

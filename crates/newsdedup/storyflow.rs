@@ -118,6 +118,7 @@ pub fn store_key<'k>(key: &Key<'k>) -> DedupKey<'k> {
         Key::ContentHash(h) => DedupKey::ContentHash(h),
         Key::Fingerprint(FingerprintKind::Simhash, f) => DedupKey::Fingerprint(f),
         Key::Fingerprint(FingerprintKind::Lead, f) => DedupKey::LeadFingerprint(f),
+        Key::Phrases { probes, window } => DedupKey::Phrases { values: probes, window },
     }
 }
 
@@ -373,8 +374,18 @@ fn columns(features: &Features, searchable: bool, time: i64, similarity: Option<
         word_count: features.word_count,
         lead: searchable.then_some(features.lead),
         sketch: features.sketch.to_bytes(),
+        phrase_keys: phrase_keys(features, searchable),
         time,
         similarity,
+    }
+}
+
+/// The phrase keys stored for an item: none unless it is searchable.
+fn phrase_keys(features: &Features, searchable: bool) -> Vec<u32> {
+    if searchable {
+        features.sketch.phrase_keys().to_vec()
+    } else {
+        Vec::new()
     }
 }
 
@@ -408,13 +419,15 @@ pub fn upgrade_features(store: &mut Store, config: &DedupConfig) -> Result<()> {
             .zip(&profiles)
             .map(|(r, p)| {
                 let f = p.features(&template);
+                let searchable = dedup.indexable(&f);
                 RefeaturedItem {
                     item: r.item,
                     simhash: f.fingerprint.simhash,
                     content_hash: f.fingerprint.content_hash,
                     word_count: f.word_count,
-                    lead: dedup.indexable(&f).then_some(f.lead),
+                    lead: searchable.then_some(f.lead),
                     sketch: f.sketch.to_bytes(),
+                    phrase_keys: phrase_keys(&f, searchable),
                 }
             })
             .collect();

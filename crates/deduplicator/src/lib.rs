@@ -28,12 +28,12 @@ pub mod verify;
 
 pub use decide::{
     identity_keys, points_at_document, Candidate, Considered, DedupConfig, Deduplicator, FingerprintKind, IdentityKey,
-    Key, Lookup, Stored, Verdict,
+    Key, Lookup, Probe, Stored, Verdict,
 };
 pub use index::HammingIndex;
-pub use sketch::{Comparison, Sketch, SketchError};
+pub use sketch::{Comparison, Sketch, SketchError, PHRASE_KEYS, PHRASE_PROBES};
 pub use text::{Features, Template, TextProfile};
-pub use verify::{verify, Check, Outcome};
+pub use verify::{verify, verify_found, Check, Found, Outcome};
 
 /// Version of the fingerprint algorithms (the whole-text and lead simhashes and the exact-text
 /// hash, including tokenisation and template handling). Stored in the database; a change to
@@ -41,9 +41,11 @@ pub use verify::{verify, Check, Outcome};
 /// Version 1 was the `simhash` crate over word 3-shingles of the whole text.
 pub const FINGERPRINT_VERSION: u32 = 2;
 
-/// Version of the sketch (shingles, hash, sample size and stored form). Stored in the
-/// database next to [`FINGERPRINT_VERSION`], with the same upgrade rule.
-pub const SKETCH_VERSION: u32 = 1;
+/// Version of the sketch (shingles, hash, sample size and stored form) and of the phrase keys
+/// taken from it. Stored in the database next to [`FINGERPRINT_VERSION`], with the same
+/// upgrade rule. Version 2 added the phrase keys (`items.phrase_key`, `phrase_key2`): the
+/// sketch itself is unchanged, and the upgrade stores the keys of every item.
+pub const SKETCH_VERSION: u32 = 2;
 
 /// Computes an item's features with no template (an item seen on its own).
 pub fn features(folded_text: &str) -> Features {

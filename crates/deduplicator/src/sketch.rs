@@ -12,10 +12,13 @@
 //!
 //! Besides the sample, the sketch keeps the item's distinct line hashes (so a feed's template
 //! can be learned from its stored items without re-reading their text), the number of
-//! distinct content shingles and the number of content words.
+//! distinct content shingles and the number of content words, and the smallest hashes of its
+//! longer phrases, from which its phrase keys and probes come (see [`Sketch::phrase_keys`]).
 //!
 //! Stored form (little-endian): version byte, shingles u32, content words u32, line count u16,
-//! line hashes u32 each, sample count u16, sample hashes u32 each in increasing order.
+//! line hashes u32 each, sample count u16, sample hashes u32 each in increasing order; from
+//! format 2 on, phrase count u8 and phrase hashes u32 each in increasing order (a format 1
+//! sketch reads as one without phrases).
 
 /// Hashes kept per item: 128 of them (512 bytes). Measured on the dev corpus: 64 already
 /// verifies as well as the exact shingle sets do except for short summaries of long stories,
@@ -23,12 +26,20 @@
 /// 128 halves that gap and costs 256 more bytes per item.
 pub const SKETCH_SIZE: usize = 128;
 
+/// Phrase keys per item: the item's smallest sampled hashes, by which other items find it
+/// whatever their fingerprints say (see [`Sketch::phrase_keys`]).
+pub const PHRASE_KEYS: usize = 2;
+
+/// Sampled hashes an item looks up among stored items' phrase keys (see
+/// [`Sketch::phrase_probes`]).
+pub const PHRASE_PROBES: usize = 8;
+
 /// Line hashes kept per item, at most: enough for any footer; a text with more lines keeps
 /// its first ones.
 const MAX_LINES: usize = 512;
 
 /// Format version of the stored form (the first byte).
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// An item's sketch. See the module documentation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +50,9 @@ pub struct Sketch {
     pub content_words: u32,
     lines: Vec<u32>,
     hashes: Vec<u32>,
+    /// The [`PHRASE_PROBES`] smallest distinct hashes of the content's longer phrases
+    /// (`text::PHRASE_WORDS` words), in increasing order.
+    phrases: Vec<u32>,
 }
 
 /// Why a stored sketch could not be read.
@@ -46,7 +60,7 @@ pub struct Sketch {
 pub enum SketchError {
     #[error("sketch is truncated")]
     Truncated,
-    #[error("sketch has format version {0}, this build reads {FORMAT}")]
+    #[error("sketch has format version {0}, this build reads 1 to {FORMAT}")]
     Version(u8),
     #[error("sketch hashes are not in increasing order")]
     Unordered,
@@ -64,12 +78,50 @@ impl Sketch {
         hashes.truncate(SKETCH_SIZE);
         let mut lines = lines;
         lines.truncate(MAX_LINES);
-        Sketch { shingles: distinct, content_words, lines, hashes }
+        Sketch { shingles: distinct, content_words, lines, hashes, phrases: Vec::new() }
+    }
+
+    /// The sketch with these phrase hashes (distinct, in increasing order; only the first
+    /// [`PHRASE_PROBES`] are kept).
+    pub fn with_phrases(mut self, mut phrases: Vec<u32>) -> Sketch {
+        debug_assert!(phrases.windows(2).all(|w| w[0] < w[1]));
+        phrases.truncate(PHRASE_PROBES);
+        self.phrases = phrases;
+        self
     }
 
     /// The sampled hashes, in increasing order.
     pub fn hashes(&self) -> &[u32] {
         &self.hashes
+    }
+
+    /// The item's phrase keys: the [`PHRASE_KEYS`] smallest hashes of its longer phrases.
+    ///
+    /// Simhash is an estimate of resemblance, and the reposts it loses are the ones whose
+    /// resemblance is low although their text is the story's: paragraphs moved and some cut,
+    /// or a long repost of a summary. Their phrase *sets* still overlap almost entirely, and
+    /// the smallest hash of a set is the classic witness of that (min-hashing): when the later
+    /// item's [`PHRASE_PROBES`] smallest hashes are looked up among stored items' keys, a
+    /// stored text that holds nearly all of the later one shares its smallest hash with it,
+    /// and a stored summary of a longer later text has its smallest hashes among the longer
+    /// text's first few with high probability (for a summary of 40% of the text, 98% for eight
+    /// probes). The phrases are longer than the sketch's shingles because the smallest hash of
+    /// a set of three-word phrases is often a phrase that half the stories hold ("one of
+    /// the"): a key every item shares finds every item. What a lookup finds is only a
+    /// candidate: verification decides.
+    pub fn phrase_keys(&self) -> &[u32] {
+        &self.phrases[..self.phrases.len().min(PHRASE_KEYS)]
+    }
+
+    /// The hashes this item looks stored items up with: its [`PHRASE_PROBES`] smallest.
+    pub fn phrase_probes(&self) -> &[u32] {
+        &self.phrases
+    }
+
+    /// True when a decision on `later` looks `earlier` up by its phrase keys: one of
+    /// `earlier`'s keys is among `later`'s probes.
+    pub fn probes_find(later: &Sketch, earlier: &Sketch) -> bool {
+        earlier.phrase_keys().iter().any(|k| later.phrase_probes().binary_search(k).is_ok())
     }
 
     /// The item's distinct line hashes (all lines, template ones included).
@@ -93,7 +145,7 @@ impl Sketch {
 
     /// The stored form.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(13 + 4 * (self.lines.len() + self.hashes.len()));
+        let mut out = Vec::with_capacity(14 + 4 * (self.lines.len() + self.hashes.len() + self.phrases.len()));
         out.push(FORMAT);
         out.extend_from_slice(&self.shingles.to_le_bytes());
         out.extend_from_slice(&self.content_words.to_le_bytes());
@@ -105,6 +157,10 @@ impl Sketch {
         for h in &self.hashes {
             out.extend_from_slice(&h.to_le_bytes());
         }
+        out.push(self.phrases.len() as u8);
+        for h in &self.phrases {
+            out.extend_from_slice(&h.to_le_bytes());
+        }
         out
     }
 
@@ -112,7 +168,7 @@ impl Sketch {
     pub fn from_bytes(bytes: &[u8]) -> Result<Sketch, SketchError> {
         let mut r = Reader(bytes);
         let version = r.take::<1>()?[0];
-        if version != FORMAT {
+        if version != FORMAT && version != 1 {
             return Err(SketchError::Version(version));
         }
         let shingles = u32::from_le_bytes(r.take()?);
@@ -121,10 +177,20 @@ impl Sketch {
         let lines = (0..n).map(|_| r.take().map(u32::from_le_bytes)).collect::<Result<Vec<_>, _>>()?;
         let n = u16::from_le_bytes(r.take()?) as usize;
         let hashes = (0..n).map(|_| r.take().map(u32::from_le_bytes)).collect::<Result<Vec<_>, _>>()?;
-        if hashes.windows(2).any(|w| w[0] >= w[1]) || hashes.len() as u32 > shingles {
+        let phrases = if version == 1 {
+            Vec::new()
+        } else {
+            let n = r.take::<1>()?[0] as usize;
+            (0..n).map(|_| r.take().map(u32::from_le_bytes)).collect::<Result<Vec<_>, _>>()?
+        };
+        if hashes.windows(2).any(|w| w[0] >= w[1])
+            || hashes.len() as u32 > shingles
+            || phrases.windows(2).any(|w| w[0] >= w[1])
+            || phrases.len() > PHRASE_PROBES
+        {
             return Err(SketchError::Unordered);
         }
-        Ok(Sketch { shingles, content_words, lines, hashes })
+        Ok(Sketch { shingles, content_words, lines, hashes, phrases })
     }
 }
 
@@ -204,7 +270,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_bytes() {
-        let s = Sketch::from_shingles(&hashes(0..500), 510, vec![7, 9, 3]);
+        let s = Sketch::from_shingles(&hashes(0..500), 510, vec![7, 9, 3]).with_phrases(vec![2, 5, 11]);
         assert_eq!(s.hashes().len(), SKETCH_SIZE);
         assert_eq!(s.shingles, 500);
         assert_eq!(Sketch::from_bytes(&s.to_bytes()).unwrap(), s);
@@ -213,6 +279,37 @@ mod tests {
         let mut wrong = bytes.clone();
         wrong[0] = 99;
         assert_eq!(Sketch::from_bytes(&wrong), Err(SketchError::Version(99)));
+        // Phrases out of order are damage, not a sketch.
+        let mut swapped = bytes.clone();
+        let at = bytes.len() - 8;
+        swapped[at..].copy_from_slice(&[11, 0, 0, 0, 5, 0, 0, 0]);
+        assert_eq!(Sketch::from_bytes(&swapped), Err(SketchError::Unordered));
+    }
+
+    #[test]
+    fn a_format_1_sketch_reads_without_phrases() {
+        let s = Sketch::from_shingles(&hashes(0..50), 60, vec![4]);
+        let mut old = s.to_bytes();
+        old[0] = 1;
+        old.pop(); // no phrase count in format 1
+        let read = Sketch::from_bytes(&old).unwrap();
+        assert_eq!(read, s);
+        assert!(read.phrase_keys().is_empty() && read.phrase_probes().is_empty());
+    }
+
+    #[test]
+    fn keys_are_the_smallest_phrases_and_probes_find_them() {
+        let earlier = Sketch::default().with_phrases(vec![10, 20, 30, 40]);
+        assert_eq!(earlier.phrase_keys(), [10, 20]);
+        assert_eq!(earlier.phrase_probes(), [10, 20, 30, 40]);
+        // A later text whose eight smallest phrases hold the earlier one's second key finds it.
+        let later = Sketch::default().with_phrases(vec![1, 2, 3, 4, 5, 6, 7, 20, 21]);
+        assert_eq!(later.phrase_probes().len(), PHRASE_PROBES);
+        assert!(Sketch::probes_find(&later, &earlier));
+        // One whose eight smallest stop before it does not, though it holds the key further on.
+        let beyond = Sketch::default().with_phrases(vec![1, 2, 3, 4, 5, 6, 7, 8, 20]);
+        assert!(!Sketch::probes_find(&beyond, &earlier));
+        assert!(!Sketch::probes_find(&earlier, &Sketch::default()));
     }
 
     #[test]

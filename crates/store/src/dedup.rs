@@ -31,6 +31,9 @@ pub struct DedupColumns {
     pub word_count: u32,
     pub lead: Option<u64>,
     pub sketch: Vec<u8>,
+    /// The item's phrase keys (`items.phrase_key`, `phrase_key2`; at most two, none when it
+    /// is not searchable).
+    pub phrase_keys: Vec<u32>,
     pub time: i64,
     /// Verified similarity to the item it matched (`items.similarity`).
     pub similarity: Option<f64>,
@@ -46,7 +49,16 @@ pub enum DedupKey<'a> {
     Fingerprint(u64),
     /// The lead simhash, among searchable items.
     LeadFingerprint(u64),
+    /// Searchable items with one of these values as a phrase key, and their window time in
+    /// `window` (both ends included).
+    Phrases {
+        values: &'a [u32],
+        window: (i64, i64),
+    },
 }
+
+/// Values one statement of a [`DedupKey::Phrases`] lookup takes.
+const PHRASE_VALUES: usize = 8;
 
 const ROW: &str =
     "SELECT id, story_id, feed_id, COALESCE(dedup_time, 0), fingerprint, lead_fingerprint, sketch FROM items";
@@ -69,6 +81,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DedupRow> {
 
 /// Items that belong to a story and have `key`, in id order, at most `limit`.
 fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupRow>) -> Result<()> {
+    if let DedupKey::Phrases { values, window } = key {
+        return find_phrases(conn, values, window, limit, out);
+    }
     // Each query repeats the WHERE clause of the partial index it should use: otherwise SQLite
     // can only prove the index applies from the bound value, and then prepares the statement
     // again for every value bound to it.
@@ -82,6 +97,7 @@ fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupR
         DedupKey::LeadFingerprint(f) => {
             ("WHERE lead_fingerprint = ?1 AND lead_fingerprint IS NOT NULL", to_sql_u64(f).into())
         }
+        DedupKey::Phrases { .. } => unreachable!("answered by find_phrases"),
     };
     // Fingerprint lookups read the covering indexes alone: no sketch (see `dedup_sketch`).
     let select = match key {
@@ -91,6 +107,36 @@ fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupR
     let mut stmt = conn.prepare_cached(&format!("{select} {sql} AND story_id IS NOT NULL ORDER BY id LIMIT ?2"))?;
     for r in stmt.query_map(params![value, limit as i64], row)? {
         out.push(r?);
+    }
+    Ok(())
+}
+
+/// Items that belong to a story, have one of `values` as a phrase key and a window time in
+/// `[from, to]`, in id order, at most `limit` per [`PHRASE_VALUES`] values, with their
+/// sketches (they are few, and all of them candidates).
+fn find_phrases(
+    conn: &Connection,
+    values: &[u32],
+    (from, to): (i64, i64),
+    limit: usize,
+    out: &mut Vec<DedupRow>,
+) -> Result<()> {
+    const LIST: &str = "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    const _: () = assert!(PHRASE_VALUES == 8, "LIST has PHRASE_VALUES parameters");
+    let mut stmt = conn.prepare_cached(&format!(
+        "{ROW} WHERE phrase_key IN {LIST} AND phrase_key IS NOT NULL AND dedup_time BETWEEN ?9 AND ?10 \
+                   AND story_id IS NOT NULL \
+         UNION {ROW} WHERE phrase_key2 IN {LIST} AND phrase_key2 IS NOT NULL AND dedup_time BETWEEN ?9 AND ?10 \
+                   AND story_id IS NOT NULL \
+         ORDER BY 1 LIMIT ?11"
+    ))?;
+    for chunk in values.chunks(PHRASE_VALUES) {
+        // A shorter list repeats its last value: one statement serves every length.
+        let mut params: Vec<i64> = (0..PHRASE_VALUES).map(|i| i64::from(chunk[i.min(chunk.len() - 1)])).collect();
+        params.extend([from, to, limit as i64]);
+        for r in stmt.query_map(rusqlite::params_from_iter(&params), row)? {
+            out.push(r?);
+        }
     }
     Ok(())
 }
@@ -130,7 +176,8 @@ impl FeedBatch<'_> {
         self.tx()
             .prepare_cached(
                 "UPDATE items SET fingerprint = ?2, content_hash = ?3, word_count = ?4, lead_fingerprint = ?5, \
-                                  sketch = ?6, dedup_time = ?7, similarity = ?8 WHERE id = ?1",
+                                  sketch = ?6, dedup_time = ?7, similarity = ?8, phrase_key = ?9, phrase_key2 = ?10 \
+                 WHERE id = ?1",
             )?
             .execute(params![
                 item.0,
@@ -140,7 +187,9 @@ impl FeedBatch<'_> {
                 c.lead.map(to_sql_u64),
                 c.sketch,
                 c.time,
-                c.similarity
+                c.similarity,
+                c.phrase_keys.first(),
+                c.phrase_keys.get(1)
             ])?;
         Ok(())
     }
@@ -148,7 +197,11 @@ impl FeedBatch<'_> {
     /// Leaves an item out of fingerprint searches until [`FeedBatch::record_dedup`] records
     /// it again.
     pub fn make_unsearchable(&self, item: ItemId) -> Result<()> {
-        self.tx().prepare_cached("UPDATE items SET lead_fingerprint = NULL WHERE id = ?1")?.execute([item.0])?;
+        self.tx()
+            .prepare_cached(
+                "UPDATE items SET lead_fingerprint = NULL, phrase_key = NULL, phrase_key2 = NULL WHERE id = ?1",
+            )?
+            .execute([item.0])?;
         Ok(())
     }
 
@@ -226,6 +279,8 @@ pub struct RefeaturedItem {
     pub word_count: u32,
     pub lead: Option<u64>,
     pub sketch: Vec<u8>,
+    /// See [`DedupColumns::phrase_keys`].
+    pub phrase_keys: Vec<u32>,
 }
 
 /// Everything `newsdedup explain` shows about one item.
@@ -362,7 +417,7 @@ impl Store {
         {
             let mut stmt = tx.prepare(
                 "UPDATE items SET fingerprint = ?2, content_hash = ?3, word_count = ?4, lead_fingerprint = ?5, \
-                                  sketch = ?6 WHERE id = ?1",
+                                  sketch = ?6, phrase_key = ?7, phrase_key2 = ?8 WHERE id = ?1",
             )?;
             for r in rows {
                 stmt.execute(params![
@@ -371,7 +426,9 @@ impl Store {
                     to_sql_u64(r.content_hash),
                     r.word_count,
                     r.lead.map(to_sql_u64),
-                    r.sketch
+                    r.sketch,
+                    r.phrase_keys.first(),
+                    r.phrase_keys.get(1)
                 ])?;
             }
         }
@@ -432,6 +489,7 @@ mod tests {
                 word_count: 1,
                 lead: (i < 2).then_some(100 + i as u64),
                 sketch: vec![1, 2, 3],
+                phrase_keys: [vec![5, 9], vec![9, 20], Vec::new()][i].clone(),
                 time: 1000 + i as i64,
                 similarity: None,
             };
@@ -454,6 +512,19 @@ mod tests {
         batch.dedup_find(DedupKey::LeadFingerprint(101), 10, &mut out).unwrap();
         assert_eq!(out[0].item, ids[1]);
         assert_eq!(batch.dedup_fingerprints_between(1000, 1002).unwrap(), [(10, 100), (11, 101)]);
+        // By phrase key: either of an item's two, within the window, more values than one
+        // statement takes.
+        let phrases = |values: &[u32], window: (i64, i64)| {
+            let mut out = Vec::new();
+            batch.dedup_find(DedupKey::Phrases { values, window }, 10, &mut out).unwrap();
+            out.iter().map(|r| r.item).collect::<Vec<_>>()
+        };
+        assert_eq!(phrases(&[9], (1000, 1002)), [ids[0], ids[1]]);
+        assert_eq!(phrases(&[9], (1001, 1002)), [ids[1]], "the window is applied");
+        assert_eq!(phrases(&[1, 2, 3, 4, 6, 7, 8, 10, 20], (0, 2000)), [ids[1]], "the ninth value counts");
+        assert!(phrases(&[3], (0, 2000)).is_empty());
+        batch.make_unsearchable(ids[0]).unwrap();
+        assert_eq!(phrases(&[5, 9], (0, 2000)), [ids[1]], "an unsearchable item is not found");
 
         let join = Decision::Join { story: stories[1], matched_item: ids[1], method: MatchMethod::Near, distance: 1 };
         let moved = batch.insert_item(
@@ -472,6 +543,7 @@ mod tests {
             word_count: 1,
             lead: None,
             sketch: Vec::new(),
+            phrase_keys: Vec::new(),
             time: 0,
             similarity: Some(0.93),
         };

@@ -418,6 +418,16 @@ WHEN old.title IS NOT new.title OR old.canonical_item_id IS NOT new.canonical_it
     INSERT OR IGNORE INTO search_pending(story_id) VALUES (new.id);
 END;
 "#,
+    // 14: phrase keys, a second way to find near-duplicate candidates (crates/deduplicator,
+    // `Sketch::phrase_keys`): the two smallest phrase hashes of a searchable item's sketch,
+    // indexed with the window time, so that a lookup reads only the items within the window.
+    // Values for existing items are stored by the binary on first open (meta sketch_version 2).
+    r#"
+ALTER TABLE items ADD COLUMN phrase_key INTEGER;  -- smallest sampled shingle hash; NULL: not searchable
+ALTER TABLE items ADD COLUMN phrase_key2 INTEGER; -- second smallest; NULL: not searchable or a single one
+CREATE INDEX items_phrase_key ON items(phrase_key, dedup_time) WHERE phrase_key IS NOT NULL;
+CREATE INDEX items_phrase_key2 ON items(phrase_key2, dedup_time) WHERE phrase_key2 IS NOT NULL;
+"#,
 ];
 
 #[cfg(test)]
