@@ -144,11 +144,7 @@ fn reason(store: &Store, item: &ExplainRow, sketch: Option<&Sketch>, config: &De
             };
             let lead = lead_distance.map(|l| format!(", lead simhash {l} bits apart")).unwrap_or_default();
             let radius = config.max_distance;
-            let found = if d <= radius || lead_distance.is_some_and(|l| l <= radius) {
-                Found::Fingerprint
-            } else {
-                Found::PhraseOnly
-            };
+            let found = Found::by_distances(d, lead_distance, radius);
             let check = match (sketch, m.sketch.as_deref().and_then(|b| Sketch::from_bytes(b).ok())) {
                 (Some(a), Some(b)) => verify_found(a, &b, found).to_string(),
                 _ => "its sketch is no longer readable".into(),
@@ -201,7 +197,7 @@ fn nearest_other_stories(
     let phrased: Vec<ItemId> = phrased.into_iter().map(|r| r.item).filter(|id| id.0 != item.id).collect();
     near.sort_by_key(|&(_, _, _, id)| !phrased.contains(&id));
     let mut out: Vec<Rejected> = Vec::new();
-    for (best, d, ld, id) in near {
+    for (_, d, ld, id) in near {
         if out.len() >= NEAREST {
             break;
         }
@@ -210,10 +206,10 @@ fn nearest_other_stories(
         if Some(other.story.0) == item.story_id || out.iter().any(|r| r.story_id == other.story.0) {
             continue;
         }
-        let within = best <= config.max_distance;
+        let found = Found::by_distances(d, Some(ld), config.max_distance);
+        let within = found == Found::Fingerprint;
         let shares =
             other.sketch.as_ref().is_some_and(|s| Sketch::probes_find(sketch, s) || Sketch::probes_find(s, sketch));
-        let found = if within { Found::Fingerprint } else { Found::PhraseOnly };
         let check: Option<Check> = other.sketch.as_ref().map(|s| verify_found(sketch, s, found));
         let verdict = match &check {
             Some(c) if c.is_match() => format!("its text matches ({c}), so the two stories are expected to merge"),

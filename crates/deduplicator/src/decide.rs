@@ -4,10 +4,11 @@
 //! 1. identity: the same canonical link or platform id as an item of another feed;
 //! 2. exact: the same folded words as an item published within the window;
 //! 3. near: items whose whole-text or lead simhash is within the search radius (found through
-//!    the in-memory [`HammingIndex`]es), and items one of whose phrase keys (their smallest
-//!    shingle hashes, see [`Sketch::phrase_keys`]) is among the item's own smallest (found
-//!    through an SQL index): paragraphs moved and cut move a simhash far, but not the shingles
-//!    themselves. Each candidate is confirmed by [`verify`] on the two sketches. The
+//!    the in-memory [`HammingIndex`]es); for an item that none of those is confirmed for,
+//!    also the items one of whose phrase keys (the smallest hashes of their five-word phrases,
+//!    see [`Sketch::phrase_keys`]) is among the item's own smallest (found through an SQL
+//!    index): paragraphs moved and cut move a simhash far, but not the phrases themselves.
+//!    Each candidate is confirmed by [`verify`] on the two sketches. The
 //!    best confirmed candidate gives the story; any other story a candidate confirmed is the
 //!    same story too, and is merged into it (an item that bridges two stories proves they
 //!    were one: a full repost arriving after a summary and a cut-down copy that had no
@@ -204,21 +205,6 @@ pub struct Considered {
     pub check: Check,
 }
 
-/// Which lookups [`Deduplicator::near_candidates`] makes.
-///
-/// Phrase keys are looked up only for an item that no fingerprint candidate was confirmed
-/// for: the one it would otherwise start a story with. An item that has a confirmed
-/// candidate already has its story, and a story that a phrase lookup would find besides was
-/// found the same way when its own items were decided. Measured on the dev corpus: looking
-/// phrases up for every item gave pairwise recall 0.9979, for these items only 0.9972 (0.9942
-/// without phrase keys), and on the dev corpus replicated to 48k items, the lookups for every
-/// item took 3-5% more ingest time than these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
-    Fingerprints,
-    AlsoPhrases,
-}
-
 /// Time buckets per window (see the module documentation).
 const BUCKETS_PER_WINDOW: i64 = 4;
 
@@ -384,9 +370,9 @@ impl Deduplicator {
             }
         }
         // 3. Near, verified: by fingerprint, and when that confirms nothing, by phrase key.
-        let mut considered = self.near_candidates(candidate, lookup, Probe::Fingerprints)?;
+        let mut considered = self.near_candidates(candidate, lookup)?;
         if !considered.iter().any(|c| c.check.is_match()) {
-            considered = self.near_candidates(candidate, lookup, Probe::AlsoPhrases)?;
+            self.add_phrase_candidates(candidate, lookup, &mut considered)?;
         }
         let mut best: Option<&Considered> = None;
         for c in considered.iter().filter(|c| c.check.is_match()) {
@@ -416,17 +402,15 @@ impl Deduplicator {
         story: StoryId,
         lookup: &mut L,
     ) -> Result<Vec<StoryId>, L::Error> {
-        Ok(confirmed_elsewhere(&self.near_candidates(candidate, lookup, Probe::Fingerprints)?, story))
+        Ok(confirmed_elsewhere(&self.near_candidates(candidate, lookup)?, story))
     }
 
-    /// The near-duplicate candidates of an item (either fingerprint within the radius, or with
-    /// [`Probe::AlsoPhrases`] a phrase key among its probes; in the window, not the item
-    /// itself), each verified, nearest first.
+    /// The near-duplicate candidates of an item by fingerprint (either one within the radius,
+    /// in the window, not the item itself), each verified, nearest first.
     pub fn near_candidates<L: Lookup>(
         &mut self,
         candidate: &Candidate<'_>,
         lookup: &mut L,
-        probe: Probe,
     ) -> Result<Vec<Considered>, L::Error> {
         let features = candidate.features;
         if !self.indexable(features) {
@@ -448,15 +432,54 @@ impl Deduplicator {
                 lookup.find(Key::Fingerprint(kind, f), &mut stored)?;
             }
         }
-        let probes = features.sketch.phrase_probes();
-        if probe == Probe::AlsoPhrases && !probes.is_empty() {
-            let w = self.config.window_secs.max(0);
-            let window = (candidate.time.saturating_sub(w), candidate.time.saturating_add(w));
-            lookup.find(Key::Phrases { probes, window }, &mut stored)?;
+        let mut out = Vec::new();
+        self.consider(candidate, stored, lookup, &mut out)?;
+        out.sort_by_key(|c| (c.distance.min(c.lead_distance.unwrap_or(64)), c.stored.item));
+        Ok(out)
+    }
+
+    /// Adds to `considered` (an item's [`Deduplicator::near_candidates`]) the stored items
+    /// whose phrase keys are among its probes (see [`Sketch::phrase_keys`]), within the
+    /// window, each verified.
+    ///
+    /// Only for an item that no fingerprint candidate was confirmed for: the one it would
+    /// otherwise start a story with. An item that has a confirmed candidate already has its
+    /// story, and a story that a phrase lookup would find besides was found the same way when
+    /// its own items were decided. Measured on the dev corpus: looking phrases up for every
+    /// item gave pairwise recall 0.9979, for these items only 0.9972 (0.9942 without phrase
+    /// keys), and on the dev corpus replicated to 48k items, the lookups for every item took
+    /// 3-5% more ingest time than these.
+    fn add_phrase_candidates<L: Lookup>(
+        &self,
+        candidate: &Candidate<'_>,
+        lookup: &mut L,
+        considered: &mut Vec<Considered>,
+    ) -> Result<(), L::Error> {
+        let probes = candidate.features.sketch.phrase_probes();
+        if !self.indexable(candidate.features) || probes.is_empty() {
+            return Ok(());
         }
+        let w = self.config.window_secs.max(0);
+        let window = (candidate.time.saturating_sub(w), candidate.time.saturating_add(w));
+        let mut stored = Vec::new();
+        lookup.find(Key::Phrases { probes, window }, &mut stored)?;
+        // The fingerprints' candidates are verified already.
+        stored.retain(|s| !considered.iter().any(|c| c.stored.item == s.item));
+        self.consider(candidate, stored, lookup, considered)
+    }
+
+    /// Verifies the stored items found for `candidate` (each once; not the item itself, in
+    /// the window, searchable) and appends them to `out`.
+    fn consider<L: Lookup>(
+        &self,
+        candidate: &Candidate<'_>,
+        mut stored: Vec<Stored>,
+        lookup: &mut L,
+        out: &mut Vec<Considered>,
+    ) -> Result<(), L::Error> {
+        let features = candidate.features;
         stored.sort_by_key(|s| s.item);
         stored.dedup_by_key(|s| s.item);
-        let mut out: Vec<Considered> = Vec::new();
         for mut s in stored {
             if s.item == candidate.item || s.lead.is_none() || !self.in_window(s.time, candidate.time) {
                 continue;
@@ -466,17 +489,11 @@ impl Deduplicator {
             let Some(sketch) = &s.sketch else { continue };
             let distance = (s.simhash ^ features.fingerprint.simhash).count_ones();
             let lead_distance = s.lead.map(|l| (l ^ features.lead).count_ones());
-            let radius = self.config.max_distance;
-            let found = if distance <= radius || lead_distance.is_some_and(|d| d <= radius) {
-                Found::Fingerprint
-            } else {
-                Found::PhraseOnly
-            };
+            let found = Found::by_distances(distance, lead_distance, self.config.max_distance);
             let check = verify_found(&features.sketch, sketch, found);
             out.push(Considered { distance, lead_distance, check, stored: s });
         }
-        out.sort_by_key(|c| (c.distance.min(c.lead_distance.unwrap_or(64)), c.stored.item));
-        Ok(out)
+        Ok(())
     }
 
     fn join(&self, candidate: &Candidate<'_>, s: &Stored, method: MatchMethod, merge: Vec<StoryId>) -> Verdict {

@@ -28,7 +28,7 @@ pub mod verify;
 
 pub use decide::{
     identity_keys, points_at_document, Candidate, Considered, DedupConfig, Deduplicator, FingerprintKind, IdentityKey,
-    Key, Lookup, Probe, Stored, Verdict,
+    Key, Lookup, Stored, Verdict,
 };
 pub use index::HammingIndex;
 pub use sketch::{Comparison, Sketch, SketchError, PHRASE_KEYS, PHRASE_PROBES};

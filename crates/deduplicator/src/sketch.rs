@@ -26,11 +26,11 @@
 /// 128 halves that gap and costs 256 more bytes per item.
 pub const SKETCH_SIZE: usize = 128;
 
-/// Phrase keys per item: the item's smallest sampled hashes, by which other items find it
-/// whatever their fingerprints say (see [`Sketch::phrase_keys`]).
+/// Phrase keys per item: the smallest hashes of its five-word phrases, by which other items
+/// find it whatever their fingerprints say (see [`Sketch::phrase_keys`]).
 pub const PHRASE_KEYS: usize = 2;
 
-/// Sampled hashes an item looks up among stored items' phrase keys (see
+/// Phrase hashes an item keeps and looks up among stored items' phrase keys (see
 /// [`Sketch::phrase_probes`]).
 pub const PHRASE_PROBES: usize = 8;
 

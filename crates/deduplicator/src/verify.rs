@@ -65,6 +65,18 @@ pub enum Found {
     PhraseOnly,
 }
 
+impl Found {
+    /// How a pair whose whole-text simhashes are `distance` bits apart, and their leads
+    /// `lead_distance` (`None`: one has no lead), can have been found with search `radius`.
+    pub fn by_distances(distance: u32, lead_distance: Option<u32>, radius: u32) -> Found {
+        if distance <= radius || lead_distance.is_some_and(|d| d <= radius) {
+            Found::Fingerprint
+        } else {
+            Found::PhraseOnly
+        }
+    }
+}
+
 /// Why a candidate was accepted or rejected.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
