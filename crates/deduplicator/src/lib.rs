@@ -38,8 +38,10 @@ pub use verify::{verify, verify_found, Check, Found, Outcome};
 /// Version of the fingerprint algorithms (the whole-text and lead simhashes and the exact-text
 /// hash, including tokenisation and template handling). Stored in the database; a change to
 /// any of them must bump it, and the binary recomputes stored fingerprints on upgrade.
-/// Version 1 was the `simhash` crate over word 3-shingles of the whole text.
-pub const FINGERPRINT_VERSION: u32 = 2;
+/// Version 1 was the `simhash` crate over word 3-shingles of the whole text. Version 3 is
+/// version 2 over text folded with its Greek capitals read as the Latin letters they look like
+/// (`newsdedup_normaliser::fold`).
+pub const FINGERPRINT_VERSION: u32 = 3;
 
 /// Version of the sketch (shingles, hash, sample size and stored form) and of the phrase keys
 /// taken from it. Stored in the database next to [`FINGERPRINT_VERSION`], with the same

@@ -21,6 +21,12 @@
 //! still match. TR39 treats a few pairs as distinct that are alike in lowercase in common fonts
 //! and are used the same way (Cyrillic к м н т в for k m h t b, Greek κ τ η χ ε β); those are
 //! added by hand and take precedence.
+//!
+//! A capital is judged by its own form, not by its lowercase: Greek `Ν`, `Η` and `Υ` stand for
+//! Latin N, H and Y, while their lowercase `ν`, `η` and `υ` look like v, n and u. Lowercasing
+//! comes first, so the capitals that have a Latin twin are noted as they are read (see
+//! [`latin_twin_of_capital`]). An apostrophe between letters does not end a word's run:
+//! "Britain'ѕ" is one word that mixes scripts, and its `ѕ` folds to Latin.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -132,15 +138,17 @@ fn fold_unicode_line_into(line: &str, simple: &mut String, out: &mut String) {
     }
     // The line's main script settles words that could be read either way.
     let line_script = (0..3).max_by_key(|i| (letters[*i], usize::from(*i == 0))).unwrap_or(0);
+    let mut at = 0;
     for (i, word) in simple.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
         }
         if mixes_scripts(word) {
-            fold_word_into(word, line_script, out);
+            fold_word_into(word, Marks { at, capitals: &words.capitals }, line_script, out);
         } else {
             out.push_str(word);
         }
+        at += word.len() + 1;
     }
 }
 
@@ -155,6 +163,9 @@ struct Words {
     any_mixed: bool,
     /// Whitespace came after the last word: a space goes before the next one.
     space: bool,
+    /// Capitals with a Latin twin, lowercased into the buffer: their byte offset in it and
+    /// the Latin letter they stand for in a Latin word.
+    capitals: Vec<(usize, char)>,
 }
 
 impl Words {
@@ -178,6 +189,10 @@ impl Words {
         // The blank Braille pattern is used as an invisible space.
         if c == '\u{2800}' {
             self.push_folded(' ', simple);
+        } else if let Some(latin) = latin_twin_of_capital(c) {
+            let lower = c.to_lowercase().next().unwrap_or(c);
+            self.push_letter(lower, script_of(lower), simple);
+            self.capitals.push((simple.len() - lower.len_utf8(), latin));
         } else if crate::chars::is_own_lowercase(c) {
             self.push_folded(unify_punctuation(c), simple);
         } else {
@@ -279,6 +294,36 @@ fn script_of(c: char) -> Script {
     }
 }
 
+/// The Latin letter (lowercase) that a Greek or Cyrillic capital is written like, for the
+/// capitals whose Latin twin is another letter than their lowercase's, or which have no
+/// lowercase twin at all (`Ν` is N, `ν` looks like v). Capitals whose lowercase folds to the
+/// same Latin letter (Cyrillic `Т` and `т`) need no entry.
+fn latin_twin_of_capital(c: char) -> Option<char> {
+    Some(match c {
+        '\u{0396}' => 'z', // Ζ
+        '\u{0397}' => 'h', // Η
+        '\u{039C}' => 'm', // Μ
+        '\u{039D}' => 'n', // Ν
+        '\u{03A5}' => 'y', // Υ
+        _ => return None,
+    })
+}
+
+/// Where a word of the folded buffer starts in it, and the capitals noted in the buffer (see
+/// [`latin_twin_of_capital`]).
+#[derive(Clone, Copy)]
+struct Marks<'a> {
+    at: usize,
+    capitals: &'a [(usize, char)],
+}
+
+impl Marks<'_> {
+    /// The Latin twin of the capital that became the letter `offset` bytes into the word.
+    fn capital_at(&self, offset: usize) -> Option<char> {
+        self.capitals.iter().find(|(at, _)| *at == self.at + offset).map(|(_, latin)| *latin)
+    }
+}
+
 /// Look-alike pairs TR39 does not list (or lists with another prototype) that are alike in
 /// lowercase in common fonts: (letter, script it belongs to, look-alike in the other script).
 const EXTRA_LOOKALIKES: &[(char, char)] = &[
@@ -362,20 +407,46 @@ fn build_lookalikes() -> Lookalikes {
 /// keeps both halves); a run that mixes scripts is folded to its own script: the script with
 /// more letters that have no look-alike in the others (those cannot be substitutes), then the
 /// line's main script, then the one with more letters, then Latin.
-fn fold_word_into(word: &str, line_script: usize, out: &mut String) {
+fn fold_word_into(word: &str, marks: Marks<'_>, line_script: usize, out: &mut String) {
     let table = lookalikes();
     let mut rest = word;
     while !rest.is_empty() {
-        let end = rest.find(|c: char| !c.is_alphabetic()).unwrap_or(rest.len());
+        let end = run_end(rest);
         let (run, after) = rest.split_at(end);
-        fold_run_into(run, line_script, table, out);
+        let at = marks.at + (word.len() - rest.len());
+        fold_run_into(run, Marks { at, ..marks }, line_script, table, out);
         let sep_end = after.find(char::is_alphabetic).unwrap_or(after.len());
         out.push_str(&after[..sep_end]);
         rest = &after[sep_end..];
     }
 }
 
-fn fold_run_into(run: &str, line_script: usize, table: &Lookalikes, out: &mut String) {
+/// The length of the run of letters that `text` starts with; an apostrophe between two
+/// letters is part of it ("britain's", "l'état").
+fn run_end(text: &str) -> usize {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_alphabetic() {
+            continue;
+        }
+        let joins = c == '\'' && i > 0 && chars.peek().is_some_and(|(_, next)| next.is_alphabetic());
+        if !joins {
+            return i;
+        }
+    }
+    text.len()
+}
+
+/// The look-alike of `c` in script `target`, if it has one: a noted capital's Latin twin, or
+/// the table's letter.
+fn lookalike_in(table: &Lookalikes, target: Script, c: char, capital: Option<char>) -> Option<char> {
+    match capital {
+        Some(latin) if target == Script::Latin => Some(latin),
+        _ => table.to.get(&(target, c)).copied(),
+    }
+}
+
+fn fold_run_into(run: &str, marks: Marks<'_>, line_script: usize, table: &Lookalikes, out: &mut String) {
     let mut counts = [(0usize, 0usize); 3];
     let mut present = [false; 3];
     for c in run.chars() {
@@ -387,11 +458,14 @@ fn fold_run_into(run: &str, line_script: usize, table: &Lookalikes, out: &mut St
         out.push_str(run);
         return;
     }
-    for c in run.chars() {
+    for (k, c) in run.char_indices() {
         let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(c)) else { continue };
         counts[i].1 += 1;
-        let substitutable =
-            SCRIPTS.iter().enumerate().any(|(j, t)| j != i && present[j] && table.to.contains_key(&(*t, c)));
+        let capital = marks.capital_at(k);
+        let substitutable = SCRIPTS
+            .iter()
+            .enumerate()
+            .any(|(j, t)| j != i && present[j] && lookalike_in(table, *t, c, capital).is_some());
         if !substitutable {
             counts[i].0 += 1;
         }
@@ -400,10 +474,10 @@ fn fold_run_into(run: &str, line_script: usize, table: &Lookalikes, out: &mut St
         .filter(|i| present[*i])
         .max_by_key(|i| (counts[*i].0, usize::from(*i == line_script), counts[*i].1, usize::from(*i == 0)));
     let target = SCRIPTS[target.unwrap_or(0)];
-    for c in run.chars() {
+    for (k, c) in run.char_indices() {
         let s = script_of(c);
         if s != target && s != Script::Other {
-            out.push(table.to.get(&(target, c)).copied().unwrap_or(c));
+            out.push(lookalike_in(table, target, c, marks.capital_at(k)).unwrap_or(c));
         } else {
             out.push(c);
         }
@@ -448,11 +522,31 @@ mod tests {
     }
 
     #[test]
+    fn capitals_fold_by_their_own_form() {
+        // Greek capitals that are Latin N, H, Y, M, Z, though their lowercase is not.
+        assert_eq!(fold_line("Νew Ηouse in Υork, Μinister of Ζealand"), "new house in york, minister of zealand");
+        // Their lowercase keeps its own look-alike: ν is v, η is n, υ is u.
+        assert_eq!(fold_line("gοοd νiew οf the sυη"), "good view of the sun");
+        // Greek text is Greek: nothing to fold.
+        assert_eq!(fold_line("ΝΕΑ ΥΟΡΚΗ Μύθος"), "νεα υορκη μύθος");
+    }
+
+    #[test]
+    fn an_apostrophe_joins_a_word_s_letters() {
+        assert_eq!(fold_line("Britain'ѕ economy"), "britain's economy");
+        assert_eq!(fold_line("Britain’ѕ economy"), "britain's economy");
+        // A hyphen still separates two words of two scripts, and a lone apostrophe is no letter.
+        assert_eq!(fold_line("Москва-city 'ѕ"), "москва-city 'ѕ");
+    }
+
+    #[test]
     fn a_doctored_copy_folds_like_the_original() {
         for (doctored, original) in [
             ("ехсеllеnt rеsults", "excellent results"),
             ("рaбота и прoдажи", "работа и продажи"),
             ("Сompаny ѕhаrеѕ", "Company shares"),
+            ("ΝΑΤO Μinisters sаy thеy'rе rеаdy", "NATO Ministers say they're ready"),
+            ("Τhе Ηοuse οf Cοmmοns Ζoο", "The House of Commons Zoo"),
         ] {
             assert_eq!(fold_line(doctored), fold_line(original), "{doctored}");
         }
@@ -468,11 +562,15 @@ mod tests {
     fn reference_fold_line(line: &str) -> String {
         let mut simple = String::new();
         let mut letters = [0usize; 3];
+        let mut capitals = Vec::new();
         let mut push = |c: char, simple: &mut String| {
             if is_format_char(c) {
                 return;
             }
             let c = if c == '\u{2800}' { ' ' } else { c };
+            if let Some(latin) = latin_twin_of_capital(c) {
+                capitals.push((simple.len(), latin));
+            }
             for lower in c.to_lowercase() {
                 if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(lower)) {
                     letters[i] += 1;
@@ -493,7 +591,8 @@ mod tests {
                 out.push(' ');
             }
             if any_non_latin_letter && mixes_scripts(word) {
-                fold_word_into(word, line_script, &mut out);
+                let at = word.as_ptr() as usize - simple.as_ptr() as usize;
+                fold_word_into(word, Marks { at, capitals: &capitals }, line_script, &mut out);
             } else {
                 out.push_str(word);
             }
@@ -526,6 +625,9 @@ mod tests {
             "Ｐрｏдажа",
             "\u{0301}начало",
             "ΜΑΡΚΕΤ mαrkеt маrket",
+            "Νew Ηouse Υork Μinister Ζealand νew ηouse",
+            "Britain'ѕ Britain’ѕ l'état д'Артаньян 'ѕ x'",
+            "ΝΑΤΟ ΝΑΤO Ν'Η ЅΗΙΡ",
             "",
         ];
         for line in tricky {
@@ -538,8 +640,8 @@ mod tests {
         }
         // Random lines from an alphabet of letters of the three scripts, their capitals,
         // look-alikes, compatibility forms, combining marks, format characters and spaces.
-        let alphabet: Vec<char> = "aAeEoOpPcCxXkKmMhHtTbBnNyY0123 .,-—«»“”`´ \t\n\u{00A0}\u{2009}\u{3000}\u{2800}\
-                                   аАеЕоОрРсСхХкКмМнНтТвВуУёЁѕіјӏ ΑαΕεΟοΡρΚκΜμΗηΤτΒβΧχΝνΣσςΊΐ\
+        let alphabet: Vec<char> = "aAeEoOpPcCxXkKmMhHtTbBnNyYzZ0123 .,-—«»“”`´'’ \t\n\u{00A0}\u{2009}\u{3000}\u{2800}\
+                                   аАеЕоОрРсСхХкКмМнНтТвВуУёЁѕіјӏ ΑαΕεΟοΡρΚκΜμΗηΤτΒβΧχΝνΥυΖζΣσςΊΐ\
                                    \u{200B}\u{200D}\u{00AD}\u{FEFF}\u{FE0F}\u{0301}\u{0308}ﬁＡｂ①Ⅻ㎏ǅẞİ🔥"
             .chars()
             .collect();
