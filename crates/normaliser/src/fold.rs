@@ -244,14 +244,15 @@ fn mixes_scripts(word: &str) -> bool {
 
 /// Zero-width and other invisible format characters that carry no text: soft hyphen,
 /// zero-width space and joiners, bidi marks and controls, word joiner and invisible operators,
-/// variation selectors, BOM, Hangul fillers, tags.
+/// variation selectors, BOM, Hangul fillers, interlinear annotation and shorthand format
+/// controls, tags.
 pub fn is_format_char(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}'
     )
 }
 
@@ -494,6 +495,9 @@ mod tests {
         assert_eq!(fold_line("  spaced   out\t"), "spaced out");
         // Ideographic space, narrow no-break space, word joiner, figure space.
         assert_eq!(fold_line("a\u{3000}b\u{202F}c\u{2060}d\u{2007}e"), "a b cd e");
+        // Interlinear annotation, shorthand format and tag characters, and an invisible
+        // Hangul filler, inside words.
+        assert_eq!(fold_line("bre\u{FFF9}ak\u{FFFB}ing ne\u{1BCA1}ws\u{E0041} to\u{3164}day"), "breaking news today");
     }
 
     #[test]
@@ -642,7 +646,7 @@ mod tests {
         // look-alikes, compatibility forms, combining marks, format characters and spaces.
         let alphabet: Vec<char> = "aAeEoOpPcCxXkKmMhHtTbBnNyYzZ0123 .,-—«»“”`´'’ \t\n\u{00A0}\u{2009}\u{3000}\u{2800}\
                                    аАеЕоОрРсСхХкКмМнНтТвВуУёЁѕіјӏ ΑαΕεΟοΡρΚκΜμΗηΤτΒβΧχΝνΥυΖζΣσςΊΐ\
-                                   \u{200B}\u{200D}\u{00AD}\u{FEFF}\u{FE0F}\u{0301}\u{0308}ﬁＡｂ①Ⅻ㎏ǅẞİ🔥"
+                                   \u{200B}\u{200D}\u{00AD}\u{FEFF}\u{FE0F}\u{FFFA}\u{1BCA0}\u{0301}\u{0308}ﬁＡｂ①Ⅻ㎏ǅẞİ🔥"
             .chars()
             .collect();
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
