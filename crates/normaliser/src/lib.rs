@@ -126,8 +126,9 @@ pub struct AnalysedLine {
     pub edge: EdgeKind,
     pub tail: Option<TailPhrase>,
     /// The key the line would have as another item's title (see [`Template::with_titles`]),
-    /// computed here once rather than each time a template is applied.
-    pub title_key: u64,
+    /// computed here once rather than each time a template is applied; none for a line that
+    /// does not look like a title (a sentence, a paragraph).
+    pub title_key: Option<u64>,
 }
 
 /// An item after the expensive work, before its feed's template is applied.
@@ -181,7 +182,7 @@ impl Analysis {
                 hit(l.shape.key)
                     || l.tail.as_ref().is_some_and(|t| hit(t.shape.key))
                     || l.frames.keys().iter().any(|k| hit(*k))
-                    || template.is_title_key(l.title_key)
+                    || l.title_key.is_some_and(|k| template.is_title_key(k))
             })
     }
 }
@@ -262,7 +263,7 @@ impl Normaliser {
                 let rule = self.rule_for(feed_rules, &folded);
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
                 let tail = self.tail_phrase(feed_rules, &line, &folded_title);
-                let title_key = learn::title_key(&folded);
+                let title_key = looks_like_a_title(shape.words, &line.text).then(|| learn::title_key(&folded));
                 AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail, title_key }
             })
             .collect();
@@ -448,7 +449,7 @@ fn mark_of(l: &AnalysedLine, template: &Template, own_title: &str) -> Mark {
         None if learnable && template.is_foreign(l.shape.key) => Mark::Foreign,
         None if l.frames.keys().iter().any(|k| template.contains(*k)) => Mark::Frame,
         None if l.frames.keys().iter().any(|k| template.is_foreign(*k)) => Mark::Foreign,
-        None if l.folded != own_title && is_title_like(l) && template.is_title_key(l.title_key) => Mark::OtherTitle,
+        None if l.folded != own_title && l.title_key.is_some_and(|k| template.is_title_key(k)) => Mark::OtherTitle,
         None => Mark::Edge(l.edge),
     }
 }
@@ -486,8 +487,12 @@ const MAX_LISTED: usize = 12;
 /// True when the line could be a headline in a list of stories: a few words, no sentence's
 /// final punctuation, not starting in lowercase.
 fn is_title_like(l: &AnalysedLine) -> bool {
-    let words = l.shape.words;
-    let text = l.text.trim_end_matches(|c: char| c.is_whitespace() || edge::is_pictograph(c));
+    looks_like_a_title(l.shape.words, &l.text)
+}
+
+/// [`is_title_like`] for a line of `words` words (its shape's count) and `text`.
+fn looks_like_a_title(words: u16, text: &str) -> bool {
+    let text = text.trim_end_matches(|c: char| c.is_whitespace() || edge::is_pictograph(c));
     (1..=20).contains(&words)
         && text.chars().count() <= 160
         && !text.ends_with(['.', ':', ';', ',', '!'])
