@@ -437,7 +437,7 @@ mod tests {
         let body = format!("{chant}\nPara pemain berlatih sepanjang pekan.\n{chant}\n{chant}\n{chant}\nPelatih puas.");
         let mut stats = FeedStats::default();
         stats.observe([analyse("Final", &body)].iter());
-        let key = shape::shape_of(&fold::fold_line(chant), "").key;
+        let key = shape::shape_of(&fold::fold_line(chant), shape::OwnTitle::default()).key;
         assert_eq!(stats.lines[&key].items, 1);
         assert_eq!(stats.lines[&key].stories, 1);
     }

@@ -255,14 +255,19 @@ impl Normaliser {
         let feed_rules = feed_url.and_then(|u| self.feed_rules.get(u));
         let clean_title = item.title.as_deref().map(title::clean_title).unwrap_or_default();
         let folded_title = fold::fold_line(&clean_title);
+        let folded_raw_title = item.title.as_deref().map(fold::fold_line).unwrap_or_default();
+        let title = shape::OwnTitle {
+            clean: &folded_title,
+            raw: if folded_raw_title == folded_title { "" } else { &folded_raw_title },
+        };
         let lines = body_lines(&item.body, item.body_kind)
             .into_iter()
             .map(|line| {
                 let folded = fold::fold_line(&line.text);
-                let (shape, frames) = shape::shape_and_frames(&folded, &folded_title);
+                let (shape, frames) = shape::shape_and_frames(&folded, title);
                 let rule = self.rule_for(feed_rules, &folded);
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
-                let tail = self.tail_phrase(feed_rules, &line, &folded_title);
+                let tail = self.tail_phrase(feed_rules, &line, title);
                 let title_key = looks_like_a_title(shape.words, &line.text).then(|| learn::title_key(&folded));
                 AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail, title_key }
             })
@@ -272,7 +277,7 @@ impl Normaliser {
 
     /// A phrase ending the line that could be boilerplate on its own: a trailing link after
     /// other text, or a few words after a final ellipsis.
-    fn tail_phrase(&self, feed_rules: Option<&RuleSet>, line: &html::Line, folded_title: &str) -> Option<TailPhrase> {
+    fn tail_phrase(&self, feed_rules: Option<&RuleSet>, line: &html::Line, title: shape::OwnTitle<'_>) -> Option<TailPhrase> {
         let text = line.text.as_str();
         let (at, is_link) = match line.trailing_link {
             Some(at) => (at, true),
@@ -294,7 +299,7 @@ impl Normaliser {
         let ends_cut = head.ends_with('…') || head.ends_with("...");
         Some(TailPhrase {
             at,
-            shape: shape::shape_of(&folded, folded_title),
+            shape: shape::shape_of(&folded, title),
             rule: self.rule_for(feed_rules, &folded),
             after_ellipsis: is_link && ends_cut && words <= 4,
         })

@@ -28,8 +28,9 @@
 use crate::{chars, fold};
 /// Version of the shape algorithm; bump it whenever [`shape_of`] or [`frames_of`] changes
 /// its output (or the folding they read changes). Version 4: lines are folded with their Greek
-/// capitals read as the Latin letters they look like.
-pub const SHAPE_VERSION: u32 = 4;
+/// capitals read as the Latin letters they look like. Version 5: the title as the feed gave it
+/// is a placeholder too (see [`OwnTitle`]).
+pub const SHAPE_VERSION: u32 = 5;
 
 /// A line's shape key and whether it carries enough words to be learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,14 +46,33 @@ pub struct Shape {
 /// The word that stands for the item's own title inside a line.
 const TITLE_WORD: &str = "\u{1}title";
 
-/// The shape of a folded line. `folded_title` is the item's folded clean title (empty if none).
-pub fn shape_of(folded_line: &str, folded_title: &str) -> Shape {
-    shape_of_placed(&with_title_placeholder(folded_line, folded_title), &mut String::new())
+/// The item's own title, folded, as it may be cited in its lines: cleaned, and as the feed
+/// gave it. A footer that cites the title cites it whole ("This article “WATCH: Storm hits |
+/// Daily” was first published on …"), decoration and all, and the decoration is the item's,
+/// not the footer's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OwnTitle<'a> {
+    /// The folded clean title (empty if none).
+    pub clean: &'a str,
+    /// The folded title as the feed gave it (empty if none, or the same as `clean`).
+    pub raw: &'a str,
+}
+
+impl<'a> OwnTitle<'a> {
+    /// A title that is the same as the feed gave it.
+    pub fn clean(clean: &'a str) -> OwnTitle<'a> {
+        OwnTitle { clean, raw: "" }
+    }
+}
+
+/// The shape of a folded line of an item with `title`.
+pub fn shape_of(folded_line: &str, title: OwnTitle<'_>) -> Shape {
+    shape_of_placed(&with_title_placeholder(folded_line, title), &mut String::new())
 }
 
 /// [`shape_of`] and [`frames_of`] together, looking for the title in the line once.
-pub fn shape_and_frames(folded_line: &str, folded_title: &str) -> (Shape, Frames) {
-    let line = with_title_placeholder(folded_line, folded_title);
+pub fn shape_and_frames(folded_line: &str, title: OwnTitle<'_>) -> (Shape, Frames) {
+    let line = with_title_placeholder(folded_line, title);
     // One buffer for the words of both, made large enough for most words at once.
     let mut word = String::with_capacity(64);
     (shape_of_placed(&line, &mut word), frames_of_placed(folded_line, &line, &mut word))
@@ -128,9 +148,9 @@ fn is_frame_separator(c: char) -> bool {
     matches!(c, ':' | '|' | '·' | '•' | '/' | '»' | '›' | '→' | '(' | ')' | '[' | ']' | '∙' | '⋅' | '‧')
 }
 
-/// The frames of a folded line (see the module docs). `folded_title` as in [`shape_of`].
-pub fn frames_of(folded_line: &str, folded_title: &str) -> Frames {
-    frames_of_placed(folded_line, &with_title_placeholder(folded_line, folded_title), &mut String::new())
+/// The frames of a folded line (see the module docs) of an item with `title`.
+pub fn frames_of(folded_line: &str, title: OwnTitle<'_>) -> Frames {
+    frames_of_placed(folded_line, &with_title_placeholder(folded_line, title), &mut String::new())
 }
 
 /// The frames of `folded_line`, given also with its title placeholder in place (`line`).
@@ -273,11 +293,16 @@ fn holds_a_sentence(folded_line: &str) -> bool {
     })
 }
 
-/// The line with the item's own title replaced by one placeholder word.
-fn with_title_placeholder<'a>(folded_line: &'a str, folded_title: &str) -> std::borrow::Cow<'a, str> {
-    // A line shorter than the title cannot hold it: many are, and `find` would prepare its
-    // search of the title before looking at the line.
-    if folded_line.len() >= folded_title.len() && folded_title.chars().count() >= 12 {
+/// The line with the item's own title replaced by one placeholder word: the title as the feed
+/// gave it if the line holds it (it holds the clean one too, most of the time), else the clean
+/// title.
+fn with_title_placeholder<'a>(folded_line: &'a str, title: OwnTitle<'_>) -> std::borrow::Cow<'a, str> {
+    for folded_title in [title.raw, title.clean] {
+        // A line shorter than the title cannot hold it: many are, and `find` would prepare
+        // its search of the title before looking at the line.
+        if folded_line.len() < folded_title.len() || folded_title.chars().count() < 12 {
+            continue;
+        }
         if let Some(at) = folded_line.find(folded_title) {
             let mut replaced = String::with_capacity(folded_line.len());
             replaced.push_str(&folded_line[..at]);
@@ -336,7 +361,7 @@ mod tests {
     use crate::fold::fold_line;
 
     fn key(line: &str, title: &str) -> u64 {
-        shape_of(&fold_line(line), &fold_line(title)).key
+        shape_of(&fold_line(line), OwnTitle::clean(&fold_line(title))).key
     }
 
     #[test]
@@ -364,10 +389,38 @@ mod tests {
             "Bank holds rates for a third month",
         );
         assert_eq!(a, b);
+        // The title as the feed gave it, decoration and all, when the line cites it so.
+        let raw = |line: &str, clean: &str, raw: &str| {
+            shape_of(&fold_line(line), OwnTitle { clean: &fold_line(clean), raw: &fold_line(raw) }).key
+        };
+        let c = raw(
+            "This article “WATCH: Gamers could drive high definition” was first published on Daily Example.",
+            "Gamers could drive high definition",
+            "WATCH: Gamers could drive high definition",
+        );
+        let d = raw(
+            "This article “Hodges announces retirement | The Brief” was first published on Daily Example.",
+            "Hodges announces retirement",
+            "Hodges announces retirement | The Brief",
+        );
+        let e = raw(
+            "This article “Bank holds rates for a third month” was first published on Daily Example.",
+            "Bank holds rates for a third month",
+            "",
+        );
+        assert_eq!(c, d);
+        assert_eq!(c, e);
+        // A line that cites the clean title only still gets the placeholder.
+        let f = raw(
+            "This article “Gamers could drive high definition” was first published on Daily Example.",
+            "Gamers could drive high definition",
+            "WATCH: Gamers could drive high definition",
+        );
+        assert_eq!(c, f);
     }
 
     fn frames(line: &str, title: &str) -> Vec<u64> {
-        frames_of(&fold_line(line), &fold_line(title)).keys().to_vec()
+        frames_of(&fold_line(line), OwnTitle::clean(&fold_line(title))).keys().to_vec()
     }
 
     fn share_a_frame(a: &str, b: &str) -> bool {
@@ -419,9 +472,9 @@ mod tests {
     #[test]
     fn prose_keeps_its_words_and_short_lines_are_not_learnable() {
         assert_ne!(key("The minister said the plan was new.", ""), key("The minister said the plan was old.", ""));
-        assert!(!shape_of("🔥🔥🔥", "").learnable);
-        assert!(!shape_of("2023", "").learnable);
-        assert!(shape_of("подписывайтесь", "").learnable);
-        assert_eq!(shape_of("one, two three", "").words, 3);
+        assert!(!shape_of("🔥🔥🔥", OwnTitle::default()).learnable);
+        assert!(!shape_of("2023", OwnTitle::default()).learnable);
+        assert!(shape_of("подписывайтесь", OwnTitle::default()).learnable);
+        assert_eq!(shape_of("one, two three", OwnTitle::default()).words, 3);
     }
 }
