@@ -234,3 +234,59 @@ fn fingerprints_of_an_older_algorithm_are_recomputed_on_open() {
     assert_eq!(env.count("SELECT count(*) FROM items WHERE sketch IS NULL"), 0);
     assert_eq!(env.count("SELECT count(*) FROM meta WHERE key IN ('fingerprint_version', 'sketch_version')"), 2);
 }
+
+/// Two Chinese stories about the central bank that end with the same paragraph (a
+/// spokesman's stock sentence), and a storm story.
+const RATE_CUT: &str =
+    "中国人民银行周五宣布，将于下月起下调金融机构存款准备金率零点五个百分点，此举预计将释放长期资金约一万亿元。\n\
+    分析人士认为，此次降准旨在支持实体经济的发展，缓解企业融资压力，同时稳定市场预期。\n\
+    央行有关负责人表示，将继续实施稳健的货币政策，保持流动性合理充裕，促进经济平稳运行。";
+const RATE_HOLD: &str = "中国人民银行周一宣布，本月一年期贷款市场报价利率维持不变，符合市场普遍预期。\n\
+    分析人士认为，在经济复苏态势仍需巩固的背景下，央行保持政策稳定有助于稳定市场预期。\n\
+    央行有关负责人表示，将继续实施稳健的货币政策，保持流动性合理充裕，促进经济平稳运行。";
+const TYPHOON: &str = "今年第十五号台风于周四凌晨在福建沿海登陆，登陆时中心附近最大风力达到十四级。\n\
+    受台风影响，当地多趟航班和列车停运，数万名居民被紧急转移到安全地带。\n\
+    气象部门提醒，未来两天沿海地区仍将出现强降雨，请公众注意防范山洪和地质灾害。";
+
+#[test]
+fn chinese_reposts_with_a_changed_character_or_cut_short_join_their_story() {
+    let env = Env::new();
+    let publisher = rss(
+        "xinwen",
+        &[
+            ("cut", "央行宣布下调存款准备金率", "Fri, 05 Jan 2024 09:00:00 GMT", RATE_CUT),
+            ("hold", "央行维持贷款市场报价利率不变", "Mon, 08 Jan 2024 09:00:00 GMT", RATE_HOLD),
+            ("storm", "强台风登陆东南沿海", "Thu, 04 Jan 2024 06:00:00 GMT", TYPHOON),
+        ],
+    );
+    // One character changed in each story (的 for 得, 在 for 再), and the channel's footer.
+    let footer = "感谢收看！记得点赞关注，订阅我的频道获取更多新闻。\n更多精彩内容请访问我们的官方网站。";
+    let edited = |text: &str| format!("{}\n{footer}", text.replacen("的", "得", 1).replacen("在", "再", 1));
+    let channel = rss(
+        "pindao",
+        &[
+            ("c-cut", "【快讯】央行宣布下调存款准备金率", "Fri, 05 Jan 2024 12:00:00 GMT", &edited(RATE_CUT)),
+            ("c-hold", "【快讯】央行维持利率不变", "Mon, 08 Jan 2024 12:00:00 GMT", &edited(RATE_HOLD)),
+            ("c-storm", "【快讯】强台风登陆", "Thu, 04 Jan 2024 09:00:00 GMT", &edited(TYPHOON)),
+        ],
+    );
+    // The first two paragraphs only.
+    let first_two = |text: &str| text.lines().take(2).collect::<Vec<_>>().join("\n");
+    let digest = rss(
+        "zhaiyao",
+        &[
+            ("d-cut", "央行降准", "Fri, 05 Jan 2024 15:00:00 GMT", &first_two(RATE_CUT)),
+            ("d-storm", "台风登陆", "Thu, 04 Jan 2024 15:00:00 GMT", &first_two(TYPHOON)),
+        ],
+    );
+    let files = [("xinwen.xml", publisher), ("pindao.xml", channel), ("zhaiyao.xml", digest)]
+        .map(|(name, doc)| env.write(name, &doc).display().to_string());
+    env.ok(&["ingest", &files[0], &files[1], &files[2]]);
+    for (repost, story) in
+        [("c-cut", "cut"), ("c-hold", "hold"), ("c-storm", "storm"), ("d-cut", "cut"), ("d-storm", "storm")]
+    {
+        assert_eq!(story_of(&env, repost), story_of(&env, story), "{repost} joins {story}");
+    }
+    assert_ne!(story_of(&env, "cut"), story_of(&env, "hold"), "stories sharing their last paragraph stay apart");
+    assert_eq!(env.count("SELECT count(*) FROM stories"), 3);
+}

@@ -40,14 +40,16 @@ pub use verify::{verify, verify_found, Check, Found, Outcome};
 /// any of them must bump it, and the binary recomputes stored fingerprints on upgrade.
 /// Version 1 was the `simhash` crate over word 3-shingles of the whole text. Version 3 is
 /// version 2 over text folded with its Greek capitals read as the Latin letters they look like
-/// (`newsdedup_normaliser::fold`).
-pub const FINGERPRINT_VERSION: u32 = 3;
+/// (`newsdedup_normaliser::fold`). Version 4 reads scripts written without spaces (Chinese,
+/// Japanese, Thai, …) a character at a time.
+pub const FINGERPRINT_VERSION: u32 = 4;
 
 /// Version of the sketch (shingles, hash, sample size and stored form) and of the phrase keys
 /// taken from it. Stored in the database next to [`FINGERPRINT_VERSION`], with the same
 /// upgrade rule. Version 2 added the phrase keys (`items.phrase_key`, `phrase_key2`): the
-/// sketch itself is unchanged, and the upgrade stores the keys of every item.
-pub const SKETCH_VERSION: u32 = 2;
+/// sketch itself is unchanged, and the upgrade stores the keys of every item. Version 3 has
+/// the words of [`FINGERPRINT_VERSION`] 4.
+pub const SKETCH_VERSION: u32 = 3;
 
 /// Computes an item's features with no template (an item seen on its own).
 pub fn features(folded_text: &str) -> Features {

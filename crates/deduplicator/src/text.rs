@@ -145,6 +145,41 @@ fn is_word_char(c: char) -> bool {
     }
 }
 
+/// True for the letters of scripts written without spaces between words: Han, kana, Thai,
+/// Lao, Khmer, Myanmar. A clause of them would otherwise be one word, and one changed
+/// character would change every shingle it is part of; as words of one character each, word
+/// shingles over them are character 3-grams, and a typo changes three of them, as in a text
+/// with spaces. (Hangul is written with spaces.)
+fn is_unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x0E01..=0x0E30 | 0x0E32..=0x0E33 | 0x0E40..=0x0E46 // Thai letters and vowels
+        | 0x0E81..=0x0EB0 | 0x0EB2..=0x0EB3 | 0x0EBD..=0x0EC6 | 0x0EDC..=0x0EDF // Lao
+        | 0x1000..=0x102A | 0x103F | 0x1050..=0x1055 // Myanmar
+        | 0x1780..=0x17B3 // Khmer
+        | 0x3041..=0x3096 | 0x309D..=0x30FF | 0x31F0..=0x31FF // Hiragana, Katakana
+        | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F // Han
+    )
+}
+
+/// The marks written on a letter of an unspaced script (Thai and Lao vowel signs and tone
+/// marks, Khmer and Myanmar vowel signs, the kana voicing marks): part of its word.
+fn is_unspaced_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0E31 | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E | 0x0EB1 | 0x0EB4..=0x0EBC | 0x0EC8..=0x0ECE
+        | 0x102B..=0x103E | 0x1056..=0x1059 | 0x105E..=0x1060 | 0x1062..=0x1064 | 0x1067..=0x106D
+        | 0x1071..=0x1074 | 0x1082..=0x108D | 0x108F | 0x109A..=0x109D | 0x17B4..=0x17D3 | 0x17DD
+        | 0x3099..=0x309A
+    )
+}
+
+/// True when the (multi-byte) character at byte `i` of `text` is of an unspaced script.
+#[inline]
+fn unspaced_at(text: &str, i: usize) -> bool {
+    // Every unspaced letter is at U+0E01 or above: three bytes in UTF-8 (lead byte 0xE0 or
+    // more); Latin, Cyrillic, Greek and the rest below U+0800 are two.
+    text.as_bytes()[i] >= 0xE0 && text[i..].chars().next().is_some_and(is_unspaced)
+}
+
 fn is_combining_mark(c: char) -> bool {
     matches!(c as u32,
         0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x0610..=0x061A | 0x064B..=0x065F
@@ -231,7 +266,8 @@ impl SeqHash {
 impl TextProfile {
     /// Tokenises a folded text: words are maximal runs of letters, digits and combining
     /// marks; everything else separates them, so punctuation, quote styles and spacing never
-    /// reach a hash. Lines are separated by `\n`.
+    /// reach a hash. In scripts written without spaces (see [`is_unspaced`]) each character
+    /// is a word. Lines are separated by `\n`.
     pub fn new(folded_text: &str) -> TextProfile {
         let bytes = folded_text.as_bytes();
         let n = bytes.len();
@@ -263,13 +299,25 @@ impl TextProfile {
             };
             let start = i;
             i += len;
+            if len > 1 && unspaced_at(folded_text, start) {
+                // A word of one character, with the marks written on it.
+                while i < n && bytes[i] >= 0x80 {
+                    match folded_text[i..].chars().next() {
+                        Some(c) if is_unspaced_mark(c) => i += c.len_utf8(),
+                        _ => break,
+                    }
+                }
+                words.push(hash_word(&bytes[start..i]));
+                continue;
+            }
             while i < n {
                 if bytes[i].is_ascii_alphanumeric() {
                     i += 1;
                 } else if bytes[i] >= 0x80 {
                     match word_char_at(i) {
-                        Some(len) => i += len,
-                        None => break,
+                        // A character of an unspaced script starts a word of its own.
+                        Some(len) if !unspaced_at(folded_text, i) => i += len,
+                        _ => break,
                     }
                 } else {
                     break;
@@ -473,6 +521,27 @@ fn char_grams(text: &str, budget: usize, acc: &mut SimhashAccumulator) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unspaced_scripts_are_read_a_character_at_a_time() {
+        let words = |text: &str| TextProfile::new(text).words.len();
+        // Han and kana: one word per character, and a Latin word or number among them is one.
+        assert_eq!(words("央行宣布降准"), 6);
+        assert_eq!(words("iphone15が発売"), 4);
+        // Thai: the vowel signs and tone marks written on a letter are part of its word.
+        assert_eq!(words("น้ำ"), 2);
+        // Spaced scripts keep their words whole, Hangul included.
+        assert_eq!(words("the central bank"), 3);
+        assert_eq!(words("중앙은행 금리 인하"), 3);
+        // One changed character changes three shingles, not the whole clause.
+        let a = TextProfile::new("中国人民银行周五宣布将于下月起下调金融机构存款准备金率");
+        let b = TextProfile::new("中国人民银行周五宣布将於下月起下调金融机构存款准备金率");
+        let (sa, _) = a.shingles(&a.lines.iter().collect::<Vec<_>>());
+        let (sb, _) = b.shingles(&b.lines.iter().collect::<Vec<_>>());
+        let shared = sa.iter().filter(|s| sb.contains(s)).count();
+        assert_eq!(sa.len(), 25);
+        assert_eq!(shared, 22);
+    }
+
     use super::*;
 
     const STORY: &str = "the central bank raised its main interest rate by half a point on thursday, \

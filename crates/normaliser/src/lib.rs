@@ -277,7 +277,12 @@ impl Normaliser {
 
     /// A phrase ending the line that could be boilerplate on its own: a trailing link after
     /// other text, or a few words after a final ellipsis.
-    fn tail_phrase(&self, feed_rules: Option<&RuleSet>, line: &html::Line, title: shape::OwnTitle<'_>) -> Option<TailPhrase> {
+    fn tail_phrase(
+        &self,
+        feed_rules: Option<&RuleSet>,
+        line: &html::Line,
+        title: shape::OwnTitle<'_>,
+    ) -> Option<TailPhrase> {
         let text = line.text.as_str();
         let (at, is_link) = match line.trailing_link {
             Some(at) => (at, true),
