@@ -521,14 +521,17 @@ fn char_grams(text: &str, budget: usize, acc: &mut SimhashAccumulator) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn unspaced_scripts_are_read_a_character_at_a_time() {
         let words = |text: &str| TextProfile::new(text).words.len();
         // Han and kana: one word per character, and a Latin word or number among them is one.
         assert_eq!(words("央行宣布降准"), 6);
         assert_eq!(words("iphone15が発売"), 4);
-        // Thai: the vowel signs and tone marks written on a letter are part of its word.
+        // Thai: the tone mark written on น is part of its word; the vowel after it is another.
         assert_eq!(words("น้ำ"), 2);
+        assert_eq!(words("นำ"), 2);
         // Spaced scripts keep their words whole, Hangul included.
         assert_eq!(words("the central bank"), 3);
         assert_eq!(words("중앙은행 금리 인하"), 3);
@@ -541,8 +544,6 @@ mod tests {
         assert_eq!(sa.len(), 25);
         assert_eq!(shared, 22);
     }
-
-    use super::*;
 
     const STORY: &str = "the central bank raised its main interest rate by half a point on thursday, \
         the largest increase in more than twenty years.\n\
