@@ -81,9 +81,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DedupRow> {
 
 /// Items that belong to a story and have `key`, in id order, at most `limit`.
 fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupRow>) -> Result<()> {
-    if let DedupKey::Phrases { values, window } = key {
-        return find_phrases(conn, values, window, limit, out);
-    }
     // Each query repeats the WHERE clause of the partial index it should use: otherwise SQLite
     // can only prove the index applies from the bound value, and then prepares the statement
     // again for every value bound to it.
@@ -97,7 +94,7 @@ fn find(conn: &Connection, key: DedupKey<'_>, limit: usize, out: &mut Vec<DedupR
         DedupKey::LeadFingerprint(f) => {
             ("WHERE lead_fingerprint = ?1 AND lead_fingerprint IS NOT NULL", to_sql_u64(f).into())
         }
-        DedupKey::Phrases { .. } => unreachable!("answered by find_phrases"),
+        DedupKey::Phrases { values, window } => return find_phrases(conn, values, window, limit, out),
     };
     // Fingerprint lookups read the covering indexes alone: no sketch (see `dedup_sketch`).
     let select = match key {
