@@ -127,7 +127,7 @@ pub struct AnalysedLine {
     pub tail: Option<TailPhrase>,
     /// The key the line would have as another item's title (see [`Template::with_titles`]),
     /// computed here once rather than each time a template is applied; none for a line that
-    /// does not look like a title (a sentence, a paragraph).
+    /// does not look like a title (a sentence, a paragraph: see `is_title_like`).
     pub title_key: Option<u64>,
 }
 
@@ -256,10 +256,7 @@ impl Normaliser {
         let clean_title = item.title.as_deref().map(title::clean_title).unwrap_or_default();
         let folded_title = fold::fold_line(&clean_title);
         let folded_raw_title = item.title.as_deref().map(fold::fold_line).unwrap_or_default();
-        let title = shape::OwnTitle {
-            clean: &folded_title,
-            raw: if folded_raw_title == folded_title { "" } else { &folded_raw_title },
-        };
+        let title = shape::OwnTitle::new(&folded_title, &folded_raw_title);
         let lines = body_lines(&item.body, item.body_kind)
             .into_iter()
             .map(|line| {
@@ -268,7 +265,7 @@ impl Normaliser {
                 let rule = self.rule_for(feed_rules, &folded);
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
                 let tail = self.tail_phrase(feed_rules, &line, title);
-                let title_key = looks_like_a_title(shape.words, &line.text).then(|| learn::title_key(&folded));
+                let title_key = is_title_like(shape.words, &line.text).then(|| learn::title_key(&folded));
                 AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail, title_key }
             })
             .collect();
@@ -494,14 +491,10 @@ fn goes_anywhere(m: &Mark) -> bool {
 /// Titles listed under one heading, at most.
 const MAX_LISTED: usize = 12;
 
-/// True when the line could be a headline in a list of stories: a few words, no sentence's
-/// final punctuation, not starting in lowercase.
-fn is_title_like(l: &AnalysedLine) -> bool {
-    looks_like_a_title(l.shape.words, &l.text)
-}
-
-/// [`is_title_like`] for a line of `words` words (its shape's count) and `text`.
-fn looks_like_a_title(words: u16, text: &str) -> bool {
+/// True when a line of `words` words (its shape's count) could be a headline in a list of
+/// stories: a few words, no sentence's final punctuation, not starting in lowercase. Asked
+/// once per line, in `analyse`: an analysed line has a title key exactly when it is.
+fn is_title_like(words: u16, text: &str) -> bool {
     let text = text.trim_end_matches(|c: char| c.is_whitespace() || edge::is_pictograph(c));
     (1..=20).contains(&words)
         && text.chars().count() <= 160
@@ -536,7 +529,8 @@ fn is_heading(l: &AnalysedLine, m: &Mark, end: Place) -> bool {
 /// A line that may be listed under a heading: title-like, with no other opinion on it (or
 /// the title of another item).
 fn listable(l: &AnalysedLine, m: &Mark) -> bool {
-    matches!(m, Mark::Edge(EdgeKind::Content | EdgeKind::Weak(_)) | Mark::OtherTitle | Mark::Listed) && is_title_like(l)
+    matches!(m, Mark::Edge(EdgeKind::Content | EdgeKind::Weak(_)) | Mark::OtherTitle | Mark::Listed)
+        && l.title_key.is_some()
 }
 
 /// When line `heading` heads a list (at the `end` of the item, or `Any`: in the middle), the

@@ -52,16 +52,22 @@ const TITLE_WORD: &str = "\u{1}title";
 /// not the footer's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OwnTitle<'a> {
-    /// The folded clean title (empty if none).
-    pub clean: &'a str,
-    /// The folded title as the feed gave it (empty if none, or the same as `clean`).
-    pub raw: &'a str,
+    /// The folded clean title; empty if none or too short to look for.
+    clean: &'a str,
+    /// The folded title as the feed gave it; empty if none, too short, or the same as `clean`.
+    raw: &'a str,
 }
 
+/// A title shorter than this many characters is not looked for in lines: a few words are in
+/// many lines without being cited there.
+const TITLE_MIN_CHARS: usize = 12;
+
 impl<'a> OwnTitle<'a> {
-    /// A title that is the same as the feed gave it.
-    pub fn clean(clean: &'a str) -> OwnTitle<'a> {
-        OwnTitle { clean, raw: "" }
+    /// The title of an item: folded `clean`, and folded `raw` as the feed gave it. Settled
+    /// once per item, so that each line only looks for what is worth looking for.
+    pub fn new(clean: &'a str, raw: &'a str) -> OwnTitle<'a> {
+        let usable = |t: &'a str| if t.chars().count() >= TITLE_MIN_CHARS { t } else { "" };
+        OwnTitle { clean: usable(clean), raw: if raw == clean { "" } else { usable(raw) } }
     }
 }
 
@@ -300,7 +306,7 @@ fn with_title_placeholder<'a>(folded_line: &'a str, title: OwnTitle<'_>) -> std:
     for folded_title in [title.raw, title.clean] {
         // A line shorter than the title cannot hold it: many are, and `find` would prepare
         // its search of the title before looking at the line.
-        if folded_line.len() < folded_title.len() || folded_title.chars().count() < 12 {
+        if folded_title.is_empty() || folded_line.len() < folded_title.len() {
             continue;
         }
         if let Some(at) = folded_line.find(folded_title) {
@@ -361,7 +367,7 @@ mod tests {
     use crate::fold::fold_line;
 
     fn key(line: &str, title: &str) -> u64 {
-        shape_of(&fold_line(line), OwnTitle::clean(&fold_line(title))).key
+        shape_of(&fold_line(line), OwnTitle::new(&fold_line(title), "")).key
     }
 
     #[test]
@@ -391,7 +397,7 @@ mod tests {
         assert_eq!(a, b);
         // The title as the feed gave it, decoration and all, when the line cites it so.
         let raw = |line: &str, clean: &str, raw: &str| {
-            shape_of(&fold_line(line), OwnTitle { clean: &fold_line(clean), raw: &fold_line(raw) }).key
+            shape_of(&fold_line(line), OwnTitle::new(&fold_line(clean), &fold_line(raw))).key
         };
         let c = raw(
             "This article “WATCH: Gamers could drive high definition” was first published on Daily Example.",
@@ -420,7 +426,7 @@ mod tests {
     }
 
     fn frames(line: &str, title: &str) -> Vec<u64> {
-        frames_of(&fold_line(line), OwnTitle::clean(&fold_line(title))).keys().to_vec()
+        frames_of(&fold_line(line), OwnTitle::new(&fold_line(title), "")).keys().to_vec()
     }
 
     fn share_a_frame(a: &str, b: &str) -> bool {
