@@ -290,3 +290,32 @@ fn chinese_reposts_with_a_changed_character_or_cut_short_join_their_story() {
     assert_ne!(story_of(&env, "cut"), story_of(&env, "hold"), "stories sharing their last paragraph stay apart");
     assert_eq!(env.count("SELECT count(*) FROM stories"), 3);
 }
+
+#[test]
+fn a_copy_written_with_armenian_cherokee_and_small_capital_look_alikes_is_the_same_text() {
+    let env = Env::new();
+    let original = publisher(&env);
+    // Every o, u and s of the article written with Armenian օ and ս and a small capital ꜱ,
+    // every capital T with a Cherokee Ꭲ: hardly a word of it is spelled the same.
+    let doctored: String = BANK
+        .chars()
+        .map(|c| match c {
+            'o' => 'օ',
+            'u' => 'ս',
+            's' => 'ꜱ',
+            'T' => 'Ꭲ',
+            c => c,
+        })
+        .collect();
+    let copy = rss("mirror", &[("m1", "Bank raises rates", "Thu, 04 Jan 2024 11:00:00 GMT", &doctored)]);
+    let copy = env.write("mirror.xml", &copy).display().to_string();
+    env.ok(&["ingest", &original, &copy]);
+    assert_eq!(story_of(&env, "m1"), story_of(&env, "bank"));
+    let method: String =
+        env.sql().query_row("SELECT match_method FROM items WHERE guid = 'm1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(method, "exact", "the copy folds to the article's very words");
+    // The text is kept as the copy wrote it.
+    let clean: String =
+        env.sql().query_row("SELECT clean_text FROM items WHERE guid = 'm1'", [], |r| r.get(0)).unwrap();
+    assert!(clean.starts_with("Ꭲhe central bank raiꜱed"), "{clean}");
+}

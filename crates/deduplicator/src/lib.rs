@@ -41,8 +41,9 @@ pub use verify::{verify, verify_found, Check, Found, Outcome};
 /// Version 1 was the `simhash` crate over word 3-shingles of the whole text. Version 3 is
 /// version 2 over text folded with its Greek capitals read as the Latin letters they look like
 /// (`newsdedup_normaliser::fold`). Version 4 reads scripts written without spaces (Chinese,
-/// Japanese, Thai, …) a character at a time.
-pub const FINGERPRINT_VERSION: u32 = 4;
+/// Japanese, Thai, …) a character at a time. Version 5 folds letters of other scripts that
+/// look Latin (Armenian `օ`, Cherokee `Ꮲ`), small capitals and modifier apostrophes.
+pub const FINGERPRINT_VERSION: u32 = 5;
 
 /// Version of the sketch (shingles, hash, sample size and stored form) and of the phrase keys
 /// taken from it. Stored in the database next to [`FINGERPRINT_VERSION`], with the same

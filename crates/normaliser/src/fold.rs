@@ -9,8 +9,9 @@
 //!
 //! Steps: NFKC (compatibility forms; no-break, thin, ideographic and other odd spaces become
 //! plain spaces); format characters removed (zero-width, bidi controls, soft hyphen, word
-//! joiner, BOM, variation selectors); lowercase; quotes and dashes unified; look-alike letters
-//! inside a word that mixes Latin, Cyrillic and Greek folded to the word's own script;
+//! joiner, BOM, variation selectors); lowercase; styled Latin letters NFKC leaves alone (small
+//! capitals, script g) made plain; quotes, modifier apostrophes and dashes unified; look-alike
+//! letters inside a word that mixes Latin, Cyrillic and Greek folded to the word's own script;
 //! whitespace collapsed.
 //!
 //! Look-alikes come from Unicode TR39's confusables (the `unicode-security` crate's
@@ -25,7 +26,10 @@
 //! A capital is judged by its own form, not by its lowercase: Greek `Ν`, `Η` and `Υ` stand for
 //! Latin N, H and Y, while their lowercase `ν`, `η` and `υ` look like v, n and u. Lowercasing
 //! comes first, so the capitals that have a Latin twin are noted as they are read (see
-//! [`latin_twin_of_capital`]). An apostrophe between letters does not end a word's run:
+//! [`latin_twin_of_capital`]). Letters of scripts our texts are not written in that look
+//! like Latin ones (Armenian `օ`, Cherokee `Ꮲ`, Coptic, Lisu; see [`stand_in_twins`]) fold the
+//! same way inside a Latin, Cyrillic or Greek word; words of those scripts are left as they
+//! are. An apostrophe between letters does not end a word's run:
 //! "Britain'ѕ" is one word that mixes scripts, and its `ѕ` folds to Latin.
 
 use std::cell::RefCell;
@@ -193,6 +197,8 @@ impl Words {
             let lower = c.to_lowercase().next().unwrap_or(c);
             self.push_letter(lower, script_of(lower), simple);
             self.capitals.push((simple.len() - lower.len_utf8(), latin));
+        } else if let Some(plain) = plain_latin(c) {
+            self.push_letter(plain, Script::Latin, simple);
         } else if crate::chars::is_own_lowercase(c) {
             self.push_folded(unify_punctuation(c), simple);
         } else {
@@ -223,23 +229,28 @@ impl Words {
     }
 
     fn end_word(&mut self) {
-        self.any_mixed |= self.word_scripts.count_ones() >= 2;
+        self.any_mixed |= is_mixed(self.word_scripts);
         self.word_scripts = 0;
     }
 }
 
-/// True when the word has letters of two of Latin, Cyrillic and Greek.
+/// Whether a word with letters of these scripts (one bit each, by `Script as u8`) mixes
+/// scripts: two of Latin, Cyrillic and Greek, or one of them and a stand-in letter.
+fn is_mixed(scripts: u8) -> bool {
+    const MAIN: u8 = 1 << Script::Latin as u8 | 1 << Script::Cyrillic as u8 | 1 << Script::Greek as u8;
+    scripts & MAIN != 0 && scripts.count_ones() >= 2
+}
+
+/// True when the word mixes scripts (see [`is_mixed`]).
 fn mixes_scripts(word: &str) -> bool {
     let mut seen = 0u8;
     for c in word.chars() {
-        seen |= match script_of(c) {
-            Script::Latin => 1,
-            Script::Cyrillic => 2,
-            Script::Greek => 4,
-            Script::Other => 0,
-        };
+        match script_of(c) {
+            Script::Other => {}
+            s => seen |= 1 << s as u8,
+        }
     }
-    seen.count_ones() >= 2
+    is_mixed(seen)
 }
 
 /// Zero-width and other invisible format characters that carry no text: soft hyphen,
@@ -264,12 +275,12 @@ pub fn unify_punctuation(c: char) -> char {
     }
     match c {
         '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}' | '\u{301D}' | '\u{301E}'
-        | '\u{FF02}' | '\u{2033}' => '"',
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2039}' | '\u{203A}' | '\u{2032}' | '`' | '\u{00B4}' => {
-            '\''
-        }
+        | '\u{301F}' | '\u{FF02}' | '\u{2033}' | '\u{2036}' | '\u{02EE}' | '\u{275D}' | '\u{275E}' | '\u{276E}'
+        | '\u{276F}' | '\u{2E42}' => '"',
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2039}' | '\u{203A}' | '\u{2032}' | '\u{2035}' | '`'
+        | '\u{00B4}' | '\u{02BB}' | '\u{02BC}' | '\u{02BD}' | '\u{275B}' | '\u{275C}' => '\'',
         '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{2212}' | '\u{2043}'
-        | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
+        | '\u{2796}' | '\u{2E3A}' | '\u{2E3B}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
         c => c,
     }
 }
@@ -279,6 +290,10 @@ enum Script {
     Latin,
     Cyrillic,
     Greek,
+    /// A letter of a script our texts are not written in (Armenian, Cherokee, Coptic, Lisu)
+    /// that looks like a Latin letter: inside a word of the three scripts it can only be a
+    /// stand-in (see [`stand_in_twins`]).
+    StandIn,
     Other,
 }
 
@@ -291,8 +306,74 @@ fn script_of(c: char) -> Script {
         '\u{1E00}'..='\u{1EFF}' => Script::Latin,
         '\u{0400}'..='\u{052F}' => Script::Cyrillic,
         '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Script::Greek,
+        c if is_stand_in_script(c) && stand_in_twins().contains_key(&c) => Script::StandIn,
         _ => Script::Other,
     }
+}
+
+/// Armenian, Cherokee (capitals and small letters), Coptic and Lisu: scripts with letters that
+/// are written like Latin ones.
+fn is_stand_in_script(c: char) -> bool {
+    matches!(c, '\u{0531}'..='\u{058F}' | '\u{13A0}'..='\u{13FF}' | '\u{AB70}'..='\u{ABBF}' | '\u{2C80}'..='\u{2CFF}' | '\u{A4D0}'..='\u{A4FF}')
+}
+
+/// The Latin letter (lowercase) that each letter of the stand-in scripts is written like, by
+/// TR39: Armenian `օ` is o and `ս` is u, Cherokee `Ꮲ` is P (its lowercase `ꮲ` too, by its
+/// capital: folding lowercases first), Lisu `ꓳ` is O. Letters with no Latin twin are left out.
+fn stand_in_twins() -> &'static HashMap<char, char> {
+    static TABLE: OnceLock<HashMap<char, char>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let ranges = [(0x0531, 0x058F), (0x13A0, 0x13FF), (0xAB70, 0xABBF), (0x2C80, 0x2CFF), (0xA4D0, 0xA4FF)];
+        let mut twins = HashMap::new();
+        for c in ranges.iter().flat_map(|&(a, b)| (a..=b).filter_map(char::from_u32)) {
+            let twin = std::iter::once(c).chain(c.to_uppercase()).find_map(|form| {
+                let mut buf = [0; 4];
+                let mut sk = unicode_security::skeleton(form.encode_utf8(&mut buf));
+                match (sk.next(), sk.next()) {
+                    (Some(l), None) if l.is_ascii_alphabetic() => Some(l.to_ascii_lowercase()),
+                    _ => None,
+                }
+            });
+            if let Some(latin) = twin {
+                twins.insert(c, latin);
+            }
+        }
+        twins
+    })
+}
+
+/// The plain Latin letter of a styled one that NFKC leaves alone: small capitals (`ꜱᴜʙꜱᴄʀɪʙᴇ`)
+/// and the Latin alpha, script g and iota (`ɑ`, `ɡ`, `ɩ`). They are written in phonetic
+/// transcription, never in news prose, where they can only be a styled or doctored letter.
+fn plain_latin(c: char) -> Option<char> {
+    Some(match c {
+        '\u{1D00}' | '\u{0251}' => 'a',
+        '\u{0299}' => 'b',
+        '\u{1D04}' => 'c',
+        '\u{1D05}' => 'd',
+        '\u{1D07}' => 'e',
+        '\u{A730}' => 'f',
+        '\u{0262}' | '\u{0261}' => 'g',
+        '\u{029C}' => 'h',
+        '\u{026A}' | '\u{0269}' => 'i',
+        '\u{1D0A}' => 'j',
+        '\u{1D0B}' => 'k',
+        '\u{029F}' => 'l',
+        '\u{1D0D}' => 'm',
+        '\u{0274}' => 'n',
+        '\u{1D0F}' => 'o',
+        '\u{1D18}' => 'p',
+        '\u{A7AF}' => 'q',
+        '\u{0280}' => 'r',
+        '\u{A731}' => 's',
+        '\u{1D1B}' => 't',
+        '\u{1D1C}' => 'u',
+        '\u{1D20}' => 'v',
+        '\u{1D21}' => 'w',
+        '\u{028F}' => 'y',
+        '\u{1D22}' => 'z',
+        _ => return None,
+    })
 }
 
 /// The Latin letter (lowercase) that a Greek or Cyrillic capital is written like, for the
@@ -361,7 +442,7 @@ fn candidate_letters(script: Script) -> Vec<char> {
         Script::Latin => &[(0x61, 0x7A)],
         Script::Cyrillic => &[(0x0430, 0x045F), (0x0461, 0x0481), (0x048B, 0x04FF), (0x0501, 0x052F)],
         Script::Greek => &[(0x03B1, 0x03C9), (0x03F2, 0x03F3)],
-        Script::Other => &[],
+        Script::StandIn | Script::Other => &[],
     };
     ranges
         .iter()
@@ -398,6 +479,16 @@ fn build_lookalikes() -> Lookalikes {
             }
             if let Some(&look) = by_skeleton.get(sk.as_str()) {
                 to.entry((target, *c)).or_insert(look);
+            }
+        }
+    }
+    // A stand-in letter is its Latin twin in a Latin word, and that twin's look-alike in a
+    // Cyrillic or Greek one (Armenian `օ` is Latin o, so Cyrillic о).
+    for (&c, &latin) in stand_in_twins() {
+        to.insert((Script::Latin, c), latin);
+        for target in [Script::Cyrillic, Script::Greek] {
+            if let Some(&look) = to.get(&(target, latin)) {
+                to.insert((target, c), look);
             }
         }
     }
@@ -450,12 +541,19 @@ fn lookalike_in(table: &Lookalikes, target: Script, c: char, capital: Option<cha
 fn fold_run_into(run: &str, marks: Marks<'_>, line_script: usize, table: &Lookalikes, out: &mut String) {
     let mut counts = [(0usize, 0usize); 3];
     let mut present = [false; 3];
+    let mut stand_in = false;
     for c in run.chars() {
-        if let Some(i) = SCRIPTS.iter().position(|s| *s == script_of(c)) {
-            present[i] = true;
+        match script_of(c) {
+            Script::StandIn => stand_in = true,
+            s => {
+                if let Some(i) = SCRIPTS.iter().position(|t| *t == s) {
+                    present[i] = true;
+                }
+            }
         }
     }
-    if present.iter().filter(|p| **p).count() < 2 {
+    let scripts = present.iter().filter(|p| **p).count();
+    if scripts == 0 || scripts + usize::from(stand_in) < 2 {
         out.push_str(run);
         return;
     }
@@ -536,6 +634,30 @@ mod tests {
     }
 
     #[test]
+    fn letters_of_other_scripts_that_look_latin_fold_inside_a_word() {
+        // Armenian օ and ս, a Cherokee capital P, a Coptic and a Lisu letter inside Latin words.
+        assert_eq!(fold_line("Pօlice sսspect ᏢOLICE ⲣolice ꓑolice"), "police suspect police police police");
+        // In a Russian word, the Armenian օ is the Cyrillic о.
+        assert_eq!(fold_line("Пօлиция"), "полиция");
+        // An Armenian word, alone or beside a Latin one, is Armenian.
+        assert_eq!(fold_line("Հայաստան iPhone Հայաստանը"), "հայաստան iphone հայաստանը");
+    }
+
+    #[test]
+    fn styled_latin_letters_are_plain_ones() {
+        assert_eq!(fold_line("ꜱᴜʙꜱᴄʀɪʙᴇ ᴛᴏ ᴍʏ ᴄʜᴀɴɴᴇʟ"), "subscribe to my channel");
+        assert_eq!(fold_line("ɡood ɑrrest"), "good arrest");
+    }
+
+    #[test]
+    fn modifier_apostrophes_and_ornamental_quotes_are_unified() {
+        // Ukrainian writes its apostrophe as a modifier letter, or as a typographic or plain one.
+        assert_eq!(fold_line("мʼясо"), fold_line("м'ясо"));
+        assert_eq!(fold_line("м’ясо"), fold_line("м'ясо"));
+        assert_eq!(fold_line("❝quote❞ ❛x❜ a⸺b"), "\"quote\" 'x' a-b");
+    }
+
+    #[test]
     fn an_apostrophe_joins_a_word_s_letters() {
         assert_eq!(fold_line("Britain'ѕ economy"), "britain's economy");
         assert_eq!(fold_line("Britain’ѕ economy"), "britain's economy");
@@ -571,7 +693,7 @@ mod tests {
             if is_format_char(c) {
                 return;
             }
-            let c = if c == '\u{2800}' { ' ' } else { c };
+            let c = if c == '\u{2800}' { ' ' } else { plain_latin(c).unwrap_or(c) };
             if let Some(latin) = latin_twin_of_capital(c) {
                 capitals.push((simple.len(), latin));
             }
@@ -587,7 +709,8 @@ mod tests {
         } else {
             line.nfkc().for_each(|c| push(c, &mut simple));
         }
-        let any_non_latin_letter = letters[1] + letters[2] > 0;
+        let any_non_latin_letter =
+            letters[1] + letters[2] > 0 || simple.chars().any(|c| script_of(c) == Script::StandIn);
         let line_script = (0..3).max_by_key(|i| (letters[*i], usize::from(*i == 0))).unwrap_or(0);
         let mut out = String::new();
         for (i, word) in simple.split_whitespace().enumerate() {
@@ -632,6 +755,7 @@ mod tests {
             "Νew Ηouse Υork Μinister Ζealand νew ηouse",
             "Britain'ѕ Britain’ѕ l'état д'Артаньян 'ѕ x'",
             "ΝΑΤΟ ΝΑΤO Ν'Η ЅΗΙΡ",
+            "Pօlice sսspect ᏢOLICE ꜱᴜʙꜱᴄʀɪʙᴇ Пօлиция Հայաստան ⲣolice ꓑolice мʼясо",
             "",
         ];
         for line in tricky {
@@ -646,7 +770,8 @@ mod tests {
         // look-alikes, compatibility forms, combining marks, format characters and spaces.
         let alphabet: Vec<char> = "aAeEoOpPcCxXkKmMhHtTbBnNyYzZ0123 .,-—«»“”`´'’ \t\n\u{00A0}\u{2009}\u{3000}\u{2800}\
                                    аАеЕоОрРсСхХкКмМнНтТвВуУёЁѕіјӏ ΑαΕεΟοΡρΚκΜμΗηΤτΒβΧχΝνΥυΖζΣσςΊΐ\
-                                   \u{200B}\u{200D}\u{00AD}\u{FEFF}\u{FE0F}\u{FFFA}\u{1BCA0}\u{0301}\u{0308}ﬁＡｂ①Ⅻ㎏ǅẞİ🔥"
+                                   \u{200B}\u{200D}\u{00AD}\u{FEFF}\u{FE0F}\u{FFFA}\u{1BCA0}\u{0301}\u{0308}ﬁＡｂ①Ⅻ㎏ǅẞİ🔥\
+                                   օսհՕꮲᏢⲣꓑրꜱᴜᴀɡɑʼ❝❞"
             .chars()
             .collect();
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;

@@ -29,8 +29,9 @@ use crate::{chars, fold};
 /// Version of the shape algorithm; bump it whenever [`shape_of`] or [`frames_of`] changes
 /// its output (or the folding they read changes). Version 4: lines are folded with their Greek
 /// capitals read as the Latin letters they look like. Version 5: the title as the feed gave it
-/// is a placeholder too (see [`OwnTitle`]).
-pub const SHAPE_VERSION: u32 = 5;
+/// is a placeholder too (see [`OwnTitle`]). Version 6: folding reads the letters of other
+/// scripts that look Latin, small capitals and modifier apostrophes.
+pub const SHAPE_VERSION: u32 = 6;
 
 /// A line's shape key and whether it carries enough words to be learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
