@@ -6,8 +6,12 @@
 //! front of a body that is valid UTF-8 is lying by default configuration, so the body wins; a
 //! header that claims UTF-8 in front of a body that is not UTF-8 and declares another
 //! encoding (a server-wide default in front of a windows-1251 feed) loses to the declaration;
-//! and a header that names no charset leaves the decision to the XML declaration. Bytes that
-//! are invalid in the chosen encoding become U+FFFD rather than failing the feed.
+//! and a header that names no charset leaves the decision to the XML declaration. When nothing
+//! but the UTF-8 default or a UTF-8 label stands for UTF-8 and most of the document's
+//! non-ASCII bytes are not UTF-8 (a windows-1251 or KOI8-R file saved without a declaration, or
+//! with a copied-in `encoding="UTF-8"`), the encoding is guessed among the common single-byte
+//! ones by how its text reads (see [`guess_single_byte`]). Bytes that are invalid in the chosen
+//! encoding become U+FFFD rather than failing the feed.
 //!
 //! The decoded text's XML declaration is rewritten to say UTF-8, so that the XML parser does
 //! not decode it a second time.
@@ -26,7 +30,10 @@ pub struct Decoded {
 /// Decodes `bytes` as described in the module documentation. `content_type` is the HTTP
 /// Content-Type header, if the document came over HTTP.
 pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
-    let (encoding, body) = choose_encoding(bytes, content_type);
+    let (mut encoding, body) = choose_encoding(bytes, content_type);
+    if encoding == UTF_8 && body.len() == bytes.len() && mostly_not_utf8(body) {
+        encoding = guess_single_byte(body);
+    }
     let (text, had_errors) = encoding.decode_without_bom_handling(body);
     let text = rewrite_declaration(text.into_owned());
     Decoded { text, encoding: encoding.name(), had_errors }
@@ -68,6 +75,113 @@ fn choose_encoding<'a>(bytes: &'a [u8], content_type: Option<&str>) -> (&'static
         }
     }
     (UTF_8, bytes)
+}
+
+/// True when the document's non-ASCII bytes are mostly not UTF-8: more bytes in invalid
+/// sequences than valid multi-byte characters, and enough of them to tell a language by. A
+/// UTF-8 document with a few stray bytes stays UTF-8.
+fn mostly_not_utf8(bytes: &[u8]) -> bool {
+    if std::str::from_utf8(bytes).is_ok() {
+        return false;
+    }
+    let (mut valid, mut invalid) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        valid += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        invalid += chunk.invalid().len();
+    }
+    invalid > valid && invalid >= MIN_EVIDENCE
+}
+
+/// Bytes outside UTF-8 a document needs before its encoding is guessed: a handful could be
+/// anything.
+const MIN_EVIDENCE: usize = 16;
+
+/// The single-byte encodings a document without a usable label is tried in, most likely first
+/// (the first of equally good readings wins).
+const SINGLE_BYTE: [&Encoding; 6] = [
+    encoding_rs::WINDOWS_1251,
+    encoding_rs::KOI8_R,
+    encoding_rs::WINDOWS_1252,
+    encoding_rs::WINDOWS_1250,
+    encoding_rs::IBM866,
+    encoding_rs::ISO_8859_5,
+];
+
+/// The encoding of [`SINGLE_BYTE`] whose reading of `bytes` looks most like text (see
+/// [`plausibility`]), judged on the first 64 KiB.
+fn guess_single_byte(bytes: &[u8]) -> &'static Encoding {
+    let sample = &bytes[..bytes.len().min(1 << 16)];
+    let mut best = (i64::MIN, SINGLE_BYTE[0]);
+    for encoding in SINGLE_BYTE {
+        let (text, _) = encoding.decode_without_bom_handling(sample);
+        let score = plausibility(&text);
+        if score > best.0 {
+            best = (score, encoding);
+        }
+    }
+    best.1
+}
+
+/// How much `text` reads like words in one script, counted over its non-ASCII characters. A
+/// wrong single-byte reading gives itself away: a Russian text read in the other Cyrillic
+/// encoding turns its words into capitals after a small letter ("оСТИН"), read as windows-1252
+/// into runs of accented letters ("Ïóòèí"), and a Western text read as Cyrillic mixes scripts
+/// inside its words ("cafй"); control characters and symbols inside words are worse still.
+fn plausibility(text: &str) -> i64 {
+    let mut score = 0i64;
+    let mut prev = ' ';
+    let mut accented_run = 0;
+    for c in text.chars() {
+        if c.is_ascii() {
+            prev = c;
+            accented_run = 0;
+            continue;
+        }
+        if c.is_alphabetic() {
+            let latin = c < '\u{0250}';
+            accented_run = if latin { accented_run + 1 } else { 0 };
+            if prev.is_alphabetic() {
+                let same_script = (prev < '\u{0250}') == latin;
+                score += match (same_script, prev.is_lowercase(), c.is_lowercase()) {
+                    (false, _, _) => -3,
+                    (true, true, false) => -2,
+                    (true, _, true) => 1,
+                    (true, false, false) => 0,
+                };
+            }
+            if accented_run >= 3 {
+                score -= 2;
+            }
+        } else {
+            accented_run = 0;
+            let punctuation = matches!(
+                c,
+                '\u{00A0}'
+                    | '«'
+                    | '»'
+                    | '–'
+                    | '—'
+                    | '“'
+                    | '”'
+                    | '„'
+                    | '‘'
+                    | '’'
+                    | '…'
+                    | '№'
+                    | '€'
+                    | '°'
+                    | '©'
+                    | '·'
+            );
+            if c.is_control() || c == '\u{FFFD}' {
+                score -= 5;
+            } else if !punctuation {
+                score -= if prev.is_alphabetic() { 3 } else { 1 };
+            }
+        }
+        prev = c;
+    }
+    score
 }
 
 /// The `charset` parameter of a Content-Type value.
@@ -214,10 +328,43 @@ mod tests {
 
     #[test]
     fn invalid_bytes_are_replaced_not_fatal() {
-        let bytes = b"<rss><title>ok \xFF\xFE bad</title></rss>";
-        let d = decode(bytes, None);
+        // A UTF-8 document with one stray byte stays UTF-8.
+        let mut bytes = "<rss><title>Grüße aus Köln ? bad</title></rss>".as_bytes().to_vec();
+        let at = bytes.iter().position(|&b| b == b'?').unwrap();
+        bytes[at] = 0xFF;
+        let d = decode(&bytes, None);
+        assert_eq!(d.encoding, "UTF-8");
         assert!(d.had_errors);
+        assert!(d.text.contains("Grüße aus Köln"));
         assert!(d.text.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn an_unlabelled_or_mislabelled_single_byte_document_is_read_in_its_encoding() {
+        let russian = "<rss><title>Путин поддержал участие СПЧ в подготовке доклада</title>\
+                       <description>Президент России заявил, что правозащитники будут работать вместе с \
+                       правительством над новыми законами о защите прав граждан.</description></rss>";
+        let french = "<rss><title>Le président a été reçu à l'Élysée</title>\
+                      <description>Après une journée très chargée, la délégation s'est réunie à huis clos \
+                      pour évoquer la sécurité et l'économie.</description></rss>";
+        let polish = "<rss><title>Zażółć gęślą jaźń: rząd przyjął ustawę o źródłach energii</title></rss>";
+        for (doc, encoding) in [
+            (russian, encoding_rs::WINDOWS_1251),
+            (russian, encoding_rs::KOI8_R),
+            (russian, encoding_rs::IBM866),
+            (french, encoding_rs::WINDOWS_1252),
+            (polish, encoding_rs::WINDOWS_1250),
+        ] {
+            let bytes = encode(encoding, doc);
+            let d = decode(&bytes, None);
+            assert_eq!(d.encoding, encoding.name(), "{doc}");
+            assert_eq!(d.text, doc);
+            // A declaration or header that says UTF-8 does not make the bytes UTF-8.
+            let mut declared = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".to_vec();
+            declared.extend_from_slice(&bytes);
+            assert_eq!(decode(&declared, None).encoding, encoding.name());
+            assert_eq!(decode(&bytes, Some("text/xml; charset=utf-8")).encoding, encoding.name());
+        }
     }
 
     #[test]
