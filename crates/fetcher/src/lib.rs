@@ -14,6 +14,7 @@
 //! [`RawItem`]: newsdedup_model::RawItem
 
 mod body;
+mod dates;
 pub mod decode;
 pub mod discover;
 mod error;

@@ -144,7 +144,10 @@ fn convert_entry(entry: Entry, extras: &EntryExtras, now: DateTime<Utc>) -> Opti
         Some(video) => Some(format!("youtube:{video}")),
         None => platform_id(&guid, link.as_deref()),
     };
-    let published_at = believable(entry.published, now).or_else(|| believable(entry.updated, now));
+    // A date feed-rs could not read may still be one that feeds write (see `dates`).
+    let published_at = believable(entry.published, now)
+        .or_else(|| believable(entry.updated, now))
+        .or_else(|| believable(extras.date.as_deref().and_then(crate::dates::parse_lenient), now));
     Some(RawItem {
         guid,
         key_source,
@@ -275,6 +278,26 @@ mod tests {
         // The content key is stable: parsing again gives the same key.
         let again = parse_feed(RSS.as_bytes(), None, None).unwrap();
         assert_eq!(again.items[2].guid, c.guid);
+    }
+
+    #[test]
+    fn dates_in_forms_feed_rs_does_not_read_are_read() {
+        let doc = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>t</title>
+ <item><title>a</title><guid>a</guid><pubDate>2024-02-05 10:00:00</pubDate></item>
+ <item><title>b</title><guid>b</guid><pubDate>Mon, 05 Feb 2024 13:00:00 MSK</pubDate></item>
+ <item><title>c</title><guid>c</guid><dc:date>05.02.2024 10:00</dc:date></item>
+ <item><title>d</title><guid>d</guid><pubDate>Tue, 06 Feb 2024 10:00:00 +0000</pubDate></item>
+ <item><title>e</title><guid>e</guid><pubDate>soon</pubDate></item>
+</channel></rss>"#;
+        let feed = parse_feed(doc.as_bytes(), None, None).unwrap();
+        let dates: Vec<Option<String>> =
+            feed.items.iter().map(|i| i.published_at.map(|d| d.format("%Y-%m-%d %H:%M").to_string())).collect();
+        let at = |s: &str| Some(s.to_string());
+        assert_eq!(
+            dates,
+            [at("2024-02-05 10:00"), at("2024-02-05 10:00"), at("2024-02-05 10:00"), at("2024-02-06 10:00"), None]
+        );
     }
 
     #[test]

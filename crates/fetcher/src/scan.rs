@@ -37,6 +37,7 @@ const NS_ATOM_03: &str = "http://purl.org/atom/ns#";
 const NS_RSS_1: &str = "http://purl.org/rss/1.0/";
 const NS_RSS_090: &str = "http://my.netscape.com/rdf/simple/0.9/";
 const NS_SYNDICATION: &str = "http://purl.org/rss/1.0/modules/syndication/";
+const NS_DUBLIN_CORE: &str = "http://purl.org/dc/elements/1.1/";
 
 /// What the pass learned about one entry (`item` or `entry`), in document order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +45,9 @@ pub struct EntryExtras {
     pub video_id: Option<String>,
     /// The longest non-empty `media:description`, with its kind (`type="html"` or plain).
     pub media_description: Option<(String, BodyKind)>,
+    /// The text of the entry's first non-empty date element (`pubDate`, `dc:date`, Atom's
+    /// `published` or `updated`, …), for the dates feed-rs cannot read.
+    pub date: Option<String>,
 }
 
 /// What the pass learned about the document.
@@ -93,6 +97,7 @@ enum Ns {
     Rss1,
     Rss090,
     Syndication,
+    DublinCore,
     Other,
 }
 
@@ -106,6 +111,7 @@ fn classify(resolved: &ResolveResult<'_>, prefix: Option<&str>) -> Ns {
             NS_RSS_1 => Ns::Rss1,
             NS_RSS_090 => Ns::Rss090,
             NS_SYNDICATION => Ns::Syndication,
+            NS_DUBLIN_CORE => Ns::DublinCore,
             _ => Ns::Other,
         },
         // An undeclared prefix: go by the conventional prefix, as readers of sloppy feeds do.
@@ -113,6 +119,7 @@ fn classify(resolved: &ResolveResult<'_>, prefix: Option<&str>) -> Ns {
             Some("media") => Ns::Media,
             Some("yt") => Ns::YouTube,
             Some("sy") => Ns::Syndication,
+            Some("dc") => Ns::DublinCore,
             _ => Ns::Other,
         },
         ResolveResult::Unbound => Ns::None,
@@ -143,6 +150,7 @@ enum Captured {
     Ttl,
     UpdatePeriod,
     UpdateFrequency,
+    Date,
 }
 
 /// An element that may turn out empty, and then is removed.
@@ -240,6 +248,13 @@ fn scan_inner(text: &str) -> Result<Scan, quick_xml::Error> {
                 } else if capture.is_none() && !empty {
                     let what = match (ns, local) {
                         (Ns::YouTube, "videoId") if entry_depth.is_some() => Some(Captured::VideoId),
+                        (Ns::None | Ns::Rss1 | Ns::Rss090, "pubDate")
+                        | (Ns::DublinCore, "date")
+                        | (Ns::Atom | Ns::Atom03, "published" | "updated" | "issued" | "modified" | "created")
+                            if entry_depth.is_some() =>
+                        {
+                            Some(Captured::Date)
+                        }
                         (Ns::None | Ns::Rss1, "ttl") if entry_depth.is_none() => Some(Captured::Ttl),
                         (Ns::Syndication, "updatePeriod") if entry_depth.is_none() => Some(Captured::UpdatePeriod),
                         (Ns::Syndication, "updateFrequency") if entry_depth.is_none() => {
@@ -393,6 +408,13 @@ fn finish_element(
                     let longer = entry.media_description.as_ref().is_none_or(|(d, _)| d.len() < value.len());
                     if !value.is_empty() && longer {
                         entry.media_description = Some((value, kind));
+                    }
+                }
+            }
+            Captured::Date => {
+                if let Some(entry) = scan.entries.last_mut() {
+                    if entry.date.is_none() && !value.is_empty() {
+                        entry.date = Some(value);
                     }
                 }
             }
