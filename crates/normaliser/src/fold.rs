@@ -313,8 +313,16 @@ fn script_of(c: char) -> Script {
 
 /// Armenian, Cherokee (capitals and small letters), Coptic and Lisu: scripts with letters that
 /// are written like Latin ones.
+const STAND_IN_RANGES: [(char, char); 5] = [
+    ('\u{0531}', '\u{058F}'),
+    ('\u{13A0}', '\u{13FF}'),
+    ('\u{AB70}', '\u{ABBF}'),
+    ('\u{2C80}', '\u{2CFF}'),
+    ('\u{A4D0}', '\u{A4FF}'),
+];
+
 fn is_stand_in_script(c: char) -> bool {
-    matches!(c, '\u{0531}'..='\u{058F}' | '\u{13A0}'..='\u{13FF}' | '\u{AB70}'..='\u{ABBF}' | '\u{2C80}'..='\u{2CFF}' | '\u{A4D0}'..='\u{A4FF}')
+    STAND_IN_RANGES.iter().any(|&(a, b)| (a..=b).contains(&c))
 }
 
 /// The Latin letter (lowercase) that each letter of the stand-in scripts is written like, by
@@ -323,9 +331,8 @@ fn is_stand_in_script(c: char) -> bool {
 fn stand_in_twins() -> &'static HashMap<char, char> {
     static TABLE: OnceLock<HashMap<char, char>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let ranges = [(0x0531, 0x058F), (0x13A0, 0x13FF), (0xAB70, 0xABBF), (0x2C80, 0x2CFF), (0xA4D0, 0xA4FF)];
         let mut twins = HashMap::new();
-        for c in ranges.iter().flat_map(|&(a, b)| (a..=b).filter_map(char::from_u32)) {
+        for c in STAND_IN_RANGES.iter().flat_map(|&(a, b)| a..=b) {
             let twin = std::iter::once(c).chain(c.to_uppercase()).find_map(|form| {
                 let mut buf = [0; 4];
                 let mut sk = unicode_security::skeleton(form.encode_utf8(&mut buf));
