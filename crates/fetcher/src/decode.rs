@@ -31,10 +31,12 @@ pub struct Decoded {
 /// Content-Type header, if the document came over HTTP.
 pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
     let (mut encoding, body) = choose_encoding(bytes, content_type);
-    if encoding == UTF_8 && body.len() == bytes.len() && mostly_not_utf8(body) {
+    let (mut text, mut had_errors) = encoding.decode_without_bom_handling(body);
+    // Guessed only when reading as UTF-8 failed, and no BOM said UTF-8.
+    if had_errors && encoding == UTF_8 && body.len() == bytes.len() && mostly_not_utf8(body) {
         encoding = guess_single_byte(body);
+        (text, had_errors) = encoding.decode_without_bom_handling(body);
     }
-    let (text, had_errors) = encoding.decode_without_bom_handling(body);
     let text = rewrite_declaration(text.into_owned());
     Decoded { text, encoding: encoding.name(), had_errors }
 }
@@ -81,9 +83,6 @@ fn choose_encoding<'a>(bytes: &'a [u8], content_type: Option<&str>) -> (&'static
 /// sequences than valid multi-byte characters, and enough of them to tell a language by. A
 /// UTF-8 document with a few stray bytes stays UTF-8.
 fn mostly_not_utf8(bytes: &[u8]) -> bool {
-    if std::str::from_utf8(bytes).is_ok() {
-        return false;
-    }
     let (mut valid, mut invalid) = (0usize, 0usize);
     for chunk in bytes.utf8_chunks() {
         valid += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
