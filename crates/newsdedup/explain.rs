@@ -3,10 +3,10 @@
 //! deduplicator's own verification; and which other story came closest, and why it was not
 //! that one.
 
-use crate::storyflow::stored;
+use crate::storyflow::{stored, Source, StoreLookup};
 use anyhow::{bail, Result};
-use newsdedup_deduplicator::{verify_found, Check, DedupConfig, Found, Lookup, Sketch, Stored};
-use newsdedup_model::{ItemId, MatchMethod};
+use newsdedup_deduplicator::{forgiving_containment, verify_found, Check, DedupConfig, Found, Lookup, Sketch, Stored};
+use newsdedup_model::{FeedId, ItemId, MatchMethod};
 use newsdedup_store::{ExplainRow, Store};
 use serde::Serialize;
 use std::io::Write;
@@ -146,7 +146,13 @@ fn reason(store: &Store, item: &ExplainRow, sketch: Option<&Sketch>, config: &De
             let radius = config.max_distance;
             let found = Found::by_distances(d, lead_distance, radius);
             let check = match (sketch, m.sketch.as_deref().and_then(|b| Sketch::from_bytes(b).ok())) {
-                (Some(a), Some(b)) => verify_found(a, &b, found).to_string(),
+                (Some(a), Some(b)) => check_pair(
+                    store,
+                    (ItemId(item.id), FeedId(item.feed_id), a),
+                    (ItemId(m.id), FeedId(m.feed_id), &b),
+                    found,
+                )?
+                .to_string(),
                 _ => "its sketch is no longer readable".into(),
             };
             match found {
@@ -210,7 +216,15 @@ fn nearest_other_stories(
         let within = found == Found::Fingerprint;
         let shares =
             other.sketch.as_ref().is_some_and(|s| Sketch::probes_find(sketch, s) || Sketch::probes_find(s, sketch));
-        let check: Option<Check> = other.sketch.as_ref().map(|s| verify_found(sketch, s, found));
+        let check: Option<Check> = match &other.sketch {
+            Some(s) => Some(check_pair(
+                store,
+                (ItemId(item.id), FeedId(item.feed_id), sketch),
+                (other.item, other.feed, s),
+                found,
+            )?),
+            None => None,
+        };
         let verdict = match &check {
             Some(c) if c.is_match() => format!("its text matches ({c}), so the two stories are expected to merge"),
             Some(c) => format!("not the same text: {c}"),
@@ -247,4 +261,23 @@ fn nearest_other_stories(
         });
     }
     Ok(out)
+}
+
+/// Verification as the deduplicator does it: on the two sketches, then on the two stored
+/// texts when the sketches leave the pair in doubt (typos forgiven).
+fn check_pair(
+    store: &Store,
+    a: (ItemId, FeedId, &Sketch),
+    b: (ItemId, FeedId, &Sketch),
+    found: Found,
+) -> Result<Check> {
+    let check = verify_found(a.2, b.2, found);
+    if !check.wants_texts() {
+        return Ok(check);
+    }
+    let mut lookup = StoreLookup::new(Source::Store(store));
+    let (Some(x), Some(y)) = (lookup.wording_of(a.0, a.1)?, lookup.wording_of(b.0, b.1)?) else {
+        return Ok(check);
+    };
+    Ok(check.with_texts(forgiving_containment((&x.0, &x.1), (&y.0, &y.1))))
 }

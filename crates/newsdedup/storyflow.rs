@@ -102,11 +102,43 @@ pub enum Source<'a, 'b> {
 pub struct StoreLookup<'a, 'b> {
     source: Source<'a, 'b>,
     rows: Vec<DedupRow>,
+    /// Templates of the feeds whose items had their texts checked, learned from the store.
+    templates: HashMap<FeedId, Template>,
 }
 
 impl<'a, 'b> StoreLookup<'a, 'b> {
     pub fn new(source: Source<'a, 'b>) -> StoreLookup<'a, 'b> {
-        StoreLookup { source, rows: Vec::new() }
+        StoreLookup { source, rows: Vec::new(), templates: HashMap::new() }
+    }
+
+    /// The stored clean text of `item` (of `feed`), folded as at ingest, and the feed's
+    /// template as its latest stored items give it (see [`Lookup::wording`]).
+    pub fn wording_of(&mut self, item: ItemId, feed: FeedId) -> Result<Option<(TextProfile, Template)>, StoreError> {
+        let Some(text) = self.source.clean_text(item)? else { return Ok(None) };
+        let profile = TextProfile::new(&newsdedup_normaliser::fold::fold(&text));
+        if !self.templates.contains_key(&feed) {
+            let template = self.source.stored_template(feed)?;
+            self.templates.insert(feed, template);
+        }
+        Ok(Some((profile, self.templates[&feed].clone())))
+    }
+}
+
+impl Source<'_, '_> {
+    /// The feed's template, learned from its recent stored items alone.
+    fn stored_template(&self, feed: FeedId) -> Result<Template, StoreError> {
+        let recent = match self {
+            Source::Batch(b) => b.recent_sketches(feed, TEMPLATE_HISTORY)?,
+            Source::Store(s) => s.recent_sketches(feed, TEMPLATE_HISTORY)?,
+        };
+        Ok(template_of(&[], recent))
+    }
+
+    fn clean_text(&self, item: ItemId) -> Result<Option<String>, StoreError> {
+        match self {
+            Source::Batch(b) => b.dedup_text(item),
+            Source::Store(s) => s.dedup_text(item),
+        }
     }
 }
 
@@ -181,6 +213,10 @@ impl Lookup for StoreLookup<'_, '_> {
         });
         Ok(())
     }
+
+    fn wording(&mut self, stored: &Stored) -> Result<Option<(TextProfile, Template)>, StoreError> {
+        self.wording_of(stored.item, stored.feed)
+    }
 }
 
 /// The time an item is placed at in the candidate window: its publication time, unless it
@@ -196,15 +232,20 @@ pub fn window_time(published: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 
 /// [`Template::MIN_ITEMS`] of the document's items and the feed's recent stored items (each
 /// item counted once: a stored item that the document carries again is not counted twice).
 fn feed_template(batch: &FeedBatch<'_>, feed: FeedId, items: &[ProcessedItem]) -> Result<Template> {
+    Ok(template_of(items, batch.recent_sketches(feed, TEMPLATE_HISTORY)?))
+}
+
+/// The template of a document's items and the `(guid, sketch)` of the feed's recent stored
+/// items (see [`feed_template`]).
+fn template_of(items: &[ProcessedItem], recent: Vec<(String, Option<Vec<u8>>)>) -> Template {
     let document: Vec<Vec<u32>> = items.iter().map(|i| i.profile.line_hashes()).collect();
     let guids: HashSet<&str> = items.iter().map(|i| i.raw.guid.as_str()).collect();
-    let history: Vec<Sketch> = batch
-        .recent_sketches(feed, TEMPLATE_HISTORY)?
+    let history: Vec<Sketch> = recent
         .into_iter()
         .filter(|(guid, _)| !guids.contains(guid.as_str()))
         .filter_map(|(_, bytes)| Sketch::from_bytes(&bytes?).ok())
         .collect();
-    Ok(Template::learn(document.iter().map(Vec::as_slice).chain(history.iter().map(Sketch::lines))))
+    Template::learn(document.iter().map(Vec::as_slice).chain(history.iter().map(Sketch::lines)))
 }
 
 /// Stores a document's items, deciding each one's story. Returns the items it wrote (new or
@@ -291,7 +332,7 @@ fn store_item(
             batch.insert_item(&new, now)?
         }
     };
-    let (_, decision) = place(batch, index, feed, id, item, &features, now)?;
+    let (_, decision) = place(batch, index, feed, id, item, (&features, template), now)?;
     match decision {
         Decision::NewStory => summary.stories_new += 1,
         Decision::Join { .. } => summary.reposts_folded += 1,
@@ -314,22 +355,25 @@ pub(crate) fn place_in_story(
     item: &ProcessedItem,
     now: DateTime<Utc>,
 ) -> Result<(StoryId, Decision)> {
-    let features = item.profile.features(index.template(batch, feed)?);
-    place(batch, index, feed, id, item, &features, now)
+    let template = index.template(batch, feed)?.clone();
+    let features = item.profile.features(&template);
+    place(batch, index, feed, id, item, (&features, &template), now)
 }
 
+/// Decides and records the story of item `id`, whose features were computed with `template`.
 fn place(
     batch: &FeedBatch<'_>,
     index: &mut Index,
     feed: FeedId,
     id: ItemId,
     item: &ProcessedItem,
-    features: &Features,
+    (features, template): (&Features, &Template),
     now: DateTime<Utc>,
 ) -> Result<(StoryId, Decision)> {
     let time = window_time(item.raw.published_at, now);
     let keys = identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref());
-    let candidate = Candidate { item: id, feed, time, features, identity: &keys };
+    let candidate =
+        Candidate { item: id, feed, time, features, identity: &keys, wording: Some((&item.profile, template)) };
     let verdict = index.dedup.decide(&candidate, &mut StoreLookup::new(Source::Batch(batch)))?;
     // Searchable from now on: in the store, then in memory (the index holds exactly the
     // searchable items of its loaded time buckets). Recorded before the story, whose

@@ -33,7 +33,8 @@
 
 use crate::index::HammingIndex;
 use crate::sketch::Sketch;
-use crate::text::Features;
+use crate::text::{Features, Template, TextProfile};
+use crate::typo::forgiving_containment;
 use crate::verify::{verify, verify_found, Check, Found};
 use newsdedup_model::{Decision, FeedId, ItemId, MatchMethod, StoryId};
 
@@ -166,6 +167,13 @@ pub trait Lookup {
         let _ = stored;
         Ok(())
     }
+    /// The folded text of a stored item, with its feed's template, for the text check of a
+    /// pair that its sketches leave in doubt ([`Check::wants_texts`]). `None` when the text is
+    /// not at hand: the pair is then judged on the sketches alone, as by default.
+    fn wording(&mut self, stored: &Stored) -> Result<Option<(TextProfile, Template)>, Self::Error> {
+        let _ = stored;
+        Ok(None)
+    }
     /// Items looked at per key, at most: a fingerprint or link shared by more items than this
     /// is shared by a whole channel, and the earliest items settle it.
     const LIMIT: usize = 32;
@@ -180,6 +188,9 @@ pub struct Candidate<'a> {
     pub time: i64,
     pub features: &'a Features,
     pub identity: &'a [IdentityKey],
+    /// The item's folded text and its feed's template, for the text check (see
+    /// [`Lookup::wording`]); `None` judges every pair on the sketches alone.
+    pub wording: Option<(&'a TextProfile, &'a Template)>,
 }
 
 /// The deduplicator's answer for one item.
@@ -372,14 +383,19 @@ impl Deduplicator {
         // 3. Near, verified: by fingerprint, and when that confirms nothing, by phrase key.
         let mut considered = self.near_candidates(candidate, lookup)?;
         if !considered.iter().any(|c| c.check.is_match()) {
+            check_texts(candidate, &mut considered, lookup)?;
+        }
+        if !considered.iter().any(|c| c.check.is_match()) {
+            let from = considered.len();
             self.add_phrase_candidates(candidate, lookup, &mut considered)?;
+            check_texts(candidate, &mut considered[from..], lookup)?;
         }
         let mut best: Option<&Considered> = None;
         for c in considered.iter().filter(|c| c.check.is_match()) {
             let better = best.is_none_or(|b| {
-                let (x, y) = (&c.check.comparison, &b.check.comparison);
-                (x.containment, x.resemblance) > (y.containment, y.resemblance)
-                    || (x.containment, x.resemblance) == (y.containment, y.resemblance) && c.stored.item < b.stored.item
+                let x = (c.check.containment(), c.check.comparison.resemblance);
+                let y = (b.check.containment(), b.check.comparison.resemblance);
+                x > y || x == y && c.stored.item < b.stored.item
             });
             if better {
                 best = Some(c);
@@ -389,7 +405,9 @@ impl Deduplicator {
             return Ok(Verdict { decision: Decision::NewStory, similarity: None, merge: Vec::new() });
         };
         let merge = confirmed_elsewhere(&considered, best.stored.story);
-        Ok(self.join(candidate, &best.stored, MatchMethod::Near, merge))
+        let mut verdict = self.join(candidate, &best.stored, MatchMethod::Near, merge);
+        verdict.similarity = Some(best.check.containment());
+        Ok(verdict)
     }
 
     /// The stories other than `story` that the item is a verified near duplicate of. An item
@@ -517,6 +535,38 @@ impl Deduplicator {
     }
 }
 
+/// Text checks per decision, at most: the candidates the sketches found most contained are
+/// checked first, and a story the texts confirm is usually the first one checked.
+const MAX_TEXT_CHECKS: usize = 4;
+
+/// Checks the texts of the candidates whose sketches leave them in doubt
+/// ([`Check::wants_texts`]), the most contained first, at most [`MAX_TEXT_CHECKS`]. Only for
+/// an item that no candidate's sketch confirmed: reading and comparing two texts costs more
+/// than the rest of a decision, and an item with a confirmed candidate has its story.
+fn check_texts<L: Lookup>(
+    candidate: &Candidate<'_>,
+    considered: &mut [Considered],
+    lookup: &mut L,
+) -> Result<(), L::Error> {
+    let Some(own) = candidate.wording else { return Ok(()) };
+    let mut doubtful: Vec<usize> = (0..considered.len()).filter(|&i| considered[i].check.wants_texts()).collect();
+    doubtful.sort_by(|&a, &b| {
+        let (x, y) = (&considered[a], &considered[b]);
+        y.check
+            .comparison
+            .containment
+            .total_cmp(&x.check.comparison.containment)
+            .then(x.stored.item.cmp(&y.stored.item))
+    });
+    for i in doubtful.into_iter().take(MAX_TEXT_CHECKS) {
+        let c = &mut considered[i];
+        if let Some((profile, template)) = lookup.wording(&c.stored)? {
+            c.check = c.check.with_texts(forgiving_containment(own, (&profile, &template)));
+        }
+    }
+    Ok(())
+}
+
 /// The stories other than `story` with a candidate that verification confirmed, in order:
 /// the stories an item joining `story` proves to be the same one.
 fn confirmed_elsewhere(considered: &[Considered], story: StoryId) -> Vec<StoryId> {
@@ -541,6 +591,8 @@ mod tests {
         lazy: bool,
         /// Sketches `complete` filled in.
         completed: usize,
+        /// Stored texts, for the text check (none: pairs are judged on their sketches).
+        texts: HashMap<ItemId, String>,
     }
 
     impl Lookup for Memory {
@@ -575,6 +627,10 @@ mod tests {
             Ok(())
         }
 
+        fn wording(&mut self, stored: &Stored) -> Result<Option<(TextProfile, Template)>, Self::Error> {
+            Ok(self.texts.get(&stored.item).map(|t| (TextProfile::new(t), Template::default())))
+        }
+
         fn fingerprints_between(&mut self, from: i64, to: i64) -> Result<Vec<(u64, u64)>, Self::Error> {
             Ok(self
                 .items
@@ -590,6 +646,8 @@ mod tests {
         store: Memory,
         next_story: i64,
         templates: HashMap<i64, Template>,
+        /// Keep texts and check them when the sketches leave a pair in doubt.
+        texts: bool,
     }
 
     impl World {
@@ -599,6 +657,7 @@ mod tests {
                 store: Memory::default(),
                 next_story: 100,
                 templates: HashMap::new(),
+                texts: true,
             }
         }
 
@@ -609,9 +668,11 @@ mod tests {
 
         fn add_at(&mut self, feed: i64, text: &str, keys: &[IdentityKey], time: i64) -> (Verdict, StoryId) {
             let template = self.templates.get(&feed).cloned().unwrap_or_default();
-            let features = TextProfile::new(text).features(&template);
+            let profile = TextProfile::new(text);
+            let features = profile.features(&template);
             let item = ItemId(self.store.items.len() as i64 + 1);
-            let candidate = Candidate { item, feed: FeedId(feed), time, features: &features, identity: keys };
+            let wording = self.texts.then_some((&profile, &template));
+            let candidate = Candidate { item, feed: FeedId(feed), time, features: &features, identity: keys, wording };
             let verdict = self.dedup.decide(&candidate, &mut self.store).unwrap();
             let story = match verdict.decision {
                 Decision::NewStory => {
@@ -630,6 +691,9 @@ mod tests {
             let indexed = self.dedup.indexable(&features);
             if indexed {
                 self.dedup.insert(features.fingerprint.simhash, features.lead, time);
+            }
+            if self.texts {
+                self.store.texts.insert(item, text.to_string());
             }
             self.store.items.push((
                 Stored {
@@ -664,6 +728,69 @@ mod tests {
 
     fn method(v: &Verdict) -> MatchMethod {
         v.decision.method()
+    }
+
+    /// `text` with every `nth` word of five letters or more misspelt: two letters in its
+    /// middle swapped.
+    fn misspelt(text: &str, nth: usize) -> String {
+        let mut long = 0;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let words: Vec<String> = line
+                    .split(' ')
+                    .map(|w| {
+                        if w.len() < 5 || !w.bytes().all(|b| b.is_ascii_lowercase()) {
+                            return w.to_string();
+                        }
+                        long += 1;
+                        if long % nth != 0 {
+                            return w.to_string();
+                        }
+                        let mut b = w.as_bytes().to_vec();
+                        b.swap(2, 3);
+                        String::from_utf8(b).unwrap()
+                    })
+                    .collect();
+                words.join(" ")
+            })
+            .collect();
+        lines.join("\n")
+    }
+
+    #[test]
+    fn a_repost_full_of_typos_joins_on_its_text_and_another_story_does_not() {
+        let typos = misspelt(STORY, 4);
+        let (sketch, original) = (crate::features(&typos).sketch, crate::features(STORY).sketch);
+        let as_written = crate::verify::verify(&sketch, &original);
+        assert!(!as_written.is_match() && as_written.wants_texts(), "{as_written:?}");
+
+        // Judged on the sketches alone, the repost starts a story of its own.
+        let mut w = World::new();
+        w.texts = false;
+        let (_, s1) = w.add(1, STORY, &[]);
+        let (v, s2) = w.add(2, &typos, &[]);
+        assert_eq!(method(&v), MatchMethod::New);
+        assert_ne!(s1, s2);
+
+        // With the texts, the typos are forgiven: the same story, at the similarity the
+        // texts gave.
+        let mut w = World::new();
+        let (_, s1) = w.add(1, STORY, &[]);
+        let (v, s2) = w.add(2, &typos, &[]);
+        assert_eq!((method(&v), s2), (MatchMethod::Near, s1));
+        assert!(v.similarity.unwrap() > 0.95, "{v:?}");
+
+        // A different story that repeats three of the story's four paragraphs (misspelt,
+        // too) is checked on its text as well, and stays apart: a quarter of the story is
+        // not in it, typos or not.
+        let shared: Vec<&str> = typos.lines().take(3).collect();
+        let follow_up = format!("{}\n{OTHER}", shared.join("\n"));
+        let check = crate::verify::verify(&crate::features(&follow_up).sketch, &original);
+        assert!(check.wants_texts(), "{check:?}");
+        let (v, s3) = w.add(3, &follow_up, &[]);
+        assert_eq!(method(&v), MatchMethod::New);
+        assert_ne!(s3, s1);
     }
 
     #[test]

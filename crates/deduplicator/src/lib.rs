@@ -24,6 +24,7 @@ pub mod index;
 pub mod simhash;
 pub mod sketch;
 pub mod text;
+pub mod typo;
 pub mod verify;
 
 pub use decide::{
@@ -33,6 +34,7 @@ pub use decide::{
 pub use index::HammingIndex;
 pub use sketch::{Comparison, Sketch, SketchError, PHRASE_KEYS, PHRASE_PROBES};
 pub use text::{Features, Template, TextProfile};
+pub use typo::forgiving_containment;
 pub use verify::{verify, verify_found, Check, Found, Outcome};
 
 /// Version of the fingerprint algorithms (the whole-text and lead simhashes and the exact-text

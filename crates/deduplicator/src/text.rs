@@ -205,8 +205,72 @@ pub(crate) fn fmix64(mut h: u64) -> u64 {
 
 /// The hash of a word-shingle made of three word hashes (order matters).
 #[inline]
-fn shingle3(a: u64, b: u64, c: u64) -> u64 {
+pub(crate) fn shingle3(a: u64, b: u64, c: u64) -> u64 {
     fmix64(a ^ b.rotate_left(21) ^ c.rotate_left(42))
+}
+
+/// What the tokeniser finds: a word (its byte range) or the end of a line (the byte of the
+/// `\n`, or the text's length for the last line).
+enum Token {
+    Word(usize, usize),
+    LineEnd(usize),
+}
+
+/// Splits a folded text into words and lines (see [`TextProfile::new`]), calling `on` for
+/// each in order.
+#[inline]
+fn tokenize(folded_text: &str, mut on: impl FnMut(Token)) {
+    let bytes = folded_text.as_bytes();
+    let n = bytes.len();
+    // The character at `i` and its length, when it is a word character.
+    let word_char_at = |i: usize| -> Option<usize> {
+        let b = bytes[i];
+        if b < 0x80 {
+            b.is_ascii_alphanumeric().then_some(1)
+        } else {
+            let c = folded_text[i..].chars().next()?;
+            is_word_char(c).then_some(c.len_utf8())
+        }
+    };
+    let mut i = 0;
+    while i < n {
+        let Some(len) = word_char_at(i) else {
+            if bytes[i] == b'\n' {
+                on(Token::LineEnd(i));
+            }
+            // Skip the whole (possibly multi-byte) separator character.
+            i += if bytes[i] < 0x80 { 1 } else { folded_text[i..].chars().next().map_or(1, char::len_utf8) };
+            continue;
+        };
+        let start = i;
+        i += len;
+        if len > 1 && unspaced_at(folded_text, start) {
+            // A word of one character, with the marks written on it.
+            while i < n && bytes[i] >= 0x80 {
+                match folded_text[i..].chars().next() {
+                    Some(c) if is_unspaced_mark(c) => i += c.len_utf8(),
+                    _ => break,
+                }
+            }
+            on(Token::Word(start, i));
+            continue;
+        }
+        while i < n {
+            if bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            } else if bytes[i] >= 0x80 {
+                match word_char_at(i) {
+                    // A character of an unspaced script starts a word of its own.
+                    Some(len) if !unspaced_at(folded_text, i) => i += len,
+                    _ => break,
+                }
+            } else {
+                break;
+            }
+        }
+        on(Token::Word(start, i));
+    }
+    on(Token::LineEnd(n));
 }
 
 /// Records a line (if it has words): where its words are and the hash of their sequence.
@@ -229,7 +293,7 @@ fn finish_line(words: &[u64], lines: &mut Vec<Line>, first: usize, start: usize,
 /// The hash of a word's UTF-8 bytes: eight bytes at a time, multiply-rotate, then the
 /// finaliser (a byte-at-a-time hash spends most of the tokeniser's time here).
 #[inline]
-fn hash_word(bytes: &[u8]) -> u64 {
+pub(crate) fn hash_word(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = FNV_OFFSET ^ (bytes.len() as u64).wrapping_mul(K);
     let mut chunks = bytes.chunks_exact(8);
@@ -248,17 +312,17 @@ fn hash_word(bytes: &[u8]) -> u64 {
 
 /// Folds a sequence of hashes into one, order-sensitively.
 #[derive(Clone, Copy)]
-struct SeqHash(u64);
+pub(crate) struct SeqHash(u64);
 
 impl SeqHash {
-    fn new() -> SeqHash {
+    pub(crate) fn new() -> SeqHash {
         SeqHash(FNV_OFFSET)
     }
     #[inline]
-    fn push(&mut self, h: u64) {
+    pub(crate) fn push(&mut self, h: u64) {
         self.0 = (self.0.rotate_left(5) ^ h).wrapping_mul(FNV_PRIME);
     }
-    fn finish(self) -> u64 {
+    pub(crate) fn finish(self) -> u64 {
         fmix64(self.0)
     }
 }
@@ -269,64 +333,49 @@ impl TextProfile {
     /// reach a hash. In scripts written without spaces (see [`is_unspaced`]) each character
     /// is a word. Lines are separated by `\n`.
     pub fn new(folded_text: &str) -> TextProfile {
-        let bytes = folded_text.as_bytes();
-        let n = bytes.len();
-        let mut words = Vec::with_capacity(n / 6);
+        let mut words = Vec::with_capacity(folded_text.len() / 6);
         let mut lines = Vec::new();
         let mut line_start = 0usize;
         let mut line_first_word = 0usize;
-        // The character at `i` and its length, when it is a word character.
-        let word_char_at = |i: usize| -> Option<usize> {
-            let b = bytes[i];
-            if b < 0x80 {
-                b.is_ascii_alphanumeric().then_some(1)
-            } else {
-                let c = folded_text[i..].chars().next()?;
-                is_word_char(c).then_some(c.len_utf8())
+        tokenize(folded_text, |token| match token {
+            Token::Word(start, end) => words.push(hash_word(&folded_text.as_bytes()[start..end])),
+            Token::LineEnd(at) => {
+                finish_line(&words, &mut lines, line_first_word, line_start, at);
+                line_first_word = words.len();
+                line_start = at + 1;
             }
-        };
-        let mut i = 0;
-        while i < n {
-            let Some(len) = word_char_at(i) else {
-                if bytes[i] == b'\n' {
-                    finish_line(&words, &mut lines, line_first_word, line_start, i);
-                    line_first_word = words.len();
-                    line_start = i + 1;
-                }
-                // Skip the whole (possibly multi-byte) separator character.
-                i += if bytes[i] < 0x80 { 1 } else { folded_text[i..].chars().next().map_or(1, char::len_utf8) };
-                continue;
-            };
-            let start = i;
-            i += len;
-            if len > 1 && unspaced_at(folded_text, start) {
-                // A word of one character, with the marks written on it.
-                while i < n && bytes[i] >= 0x80 {
-                    match folded_text[i..].chars().next() {
-                        Some(c) if is_unspaced_mark(c) => i += c.len_utf8(),
-                        _ => break,
-                    }
-                }
-                words.push(hash_word(&bytes[start..i]));
-                continue;
-            }
-            while i < n {
-                if bytes[i].is_ascii_alphanumeric() {
-                    i += 1;
-                } else if bytes[i] >= 0x80 {
-                    match word_char_at(i) {
-                        // A character of an unspaced script starts a word of its own.
-                        Some(len) if !unspaced_at(folded_text, i) => i += len,
-                        _ => break,
-                    }
-                } else {
-                    break;
-                }
-            }
-            words.push(hash_word(&bytes[start..i]));
-        }
-        finish_line(&words, &mut lines, line_first_word, line_start, n);
+        });
         TextProfile { text: folded_text.into(), words, lines }
+    }
+
+    /// The byte range of every word of the text, in the order of [`TextProfile::new`]'s
+    /// word hashes (the typo-forgiving comparison needs the letters themselves).
+    pub(crate) fn word_spans(&self) -> Vec<(u32, u32)> {
+        let mut spans = Vec::with_capacity(self.words.len());
+        tokenize(&self.text, |token| {
+            if let Token::Word(start, end) = token {
+                spans.push((start as u32, end as u32));
+            }
+        });
+        spans
+    }
+
+    /// The folded text.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The hash of every word, in order.
+    pub(crate) fn word_hashes(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// The word ranges (first word, number of words) of the lines the template leaves.
+    pub(crate) fn content_line_words<'a>(
+        &'a self,
+        template: &'a Template,
+    ) -> impl Iterator<Item = (usize, usize)> + 'a {
+        self.lines.iter().filter(move |l| !template.contains(l.hash)).map(|l| (l.first_word as usize, l.words as usize))
     }
 
     /// Words in the whole text.

@@ -29,6 +29,10 @@
 //!   one another. Measured on the dev corpus over every such candidate: different stories
 //!   reached 0.81 (two versions of one event, a day apart, sharing most paragraphs), the
 //!   reposts that joined through one had 0.90 and more (a reordered copy with typos).
+//! - Typos: each misspelt word takes three shingles with it, so a repost with one word in
+//!   ten misspelt keeps only about 73% of the story's shingles. A pair the sketches find
+//!   contained at least [`TEXT_CHECK_FLOOR`] but not enough is checked again on the two texts
+//!   with typos forgiven ([`crate::typo`]), against the same required containment.
 
 use crate::sketch::{compare, Comparison, Sketch};
 use std::fmt;
@@ -45,6 +49,10 @@ pub const SHORT_SHINGLES: u32 = 40;
 pub const MIN_SHARED: f64 = 8.0;
 /// Sampled shingles that must be found in both sketches.
 pub const MIN_SAMPLED_SHARED: u32 = 3;
+/// Containment from which a pair that falls short is checked again on its texts, with typos
+/// forgiven. Below it, typos alone do not explain the difference: one word in six misspelt
+/// still leaves about 0.55.
+pub const TEXT_CHECK_FLOOR: f64 = 0.5;
 
 /// The verdict of verification, with the comparison it rests on.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,6 +62,9 @@ pub struct Check {
     /// The containment this pair had to reach.
     pub required: f64,
     pub found: Found,
+    /// The containment of the smaller text with typos forgiven, when the texts were checked
+    /// (see [`Check::wants_texts`]).
+    pub forgiven: Option<f64>,
 }
 
 /// How a candidate was found, which sets the evidence verification asks of it.
@@ -96,6 +107,29 @@ impl Check {
     pub fn is_match(&self) -> bool {
         self.outcome == Outcome::Match
     }
+
+    /// True when the sketches found the smaller text contained too little, but not so little
+    /// that typos could not explain it: the texts settle it ([`Check::with_texts`]).
+    pub fn wants_texts(&self) -> bool {
+        matches!(self.outcome, Outcome::NotContained { .. })
+            && self.forgiven.is_none()
+            && self.comparison.containment >= TEXT_CHECK_FLOOR
+    }
+
+    /// The check with the containment the texts gave with typos forgiven
+    /// ([`crate::forgiving_containment`]): a match when that reaches the required containment.
+    pub fn with_texts(mut self, forgiven: f64) -> Check {
+        self.forgiven = Some(forgiven);
+        if forgiven >= self.required {
+            self.outcome = Outcome::Match;
+        }
+        self
+    }
+
+    /// The containment the verdict rests on: with typos forgiven when the texts were checked.
+    pub fn containment(&self) -> f64 {
+        self.forgiven.map_or(self.comparison.containment, |f| f.max(self.comparison.containment))
+    }
 }
 
 /// The containment required of a pair whose smaller text has `smaller` shingles.
@@ -128,7 +162,7 @@ pub fn verify_found(a: &Sketch, b: &Sketch, found: Found) -> Check {
     } else {
         Outcome::Match
     };
-    Check { comparison, outcome, required, found }
+    Check { comparison, outcome, required, found, forgiven: None }
 }
 
 impl fmt::Display for Check {
@@ -136,6 +170,23 @@ impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.comparison;
         let pct = |x: f64| format!("{:.0}%", x * 100.0);
+        if let Some(forgiven) = self.forgiven {
+            let (lead, tail) = if self.is_match() {
+                ("", "once single-letter typos are forgiven")
+            } else {
+                ("only ", "even with single-letter typos forgiven")
+            };
+            return write!(
+                f,
+                "{lead}{} of the shorter text's phrases appear in the other {tail} ({} as written, about {:.0} of {}; \
+                 at least {} required)",
+                pct(forgiven),
+                pct(c.containment),
+                c.shared,
+                c.smaller,
+                pct(self.required),
+            );
+        }
         match self.outcome {
             Outcome::NoContent => write!(f, "one of the two texts has no content of its own (only its feed's repeated lines)"),
             Outcome::Match => write!(

@@ -146,6 +146,23 @@ fn dedup_sketch(conn: &Connection, id: ItemId) -> Result<Option<Vec<u8>>> {
         .flatten())
 }
 
+fn dedup_text(conn: &Connection, id: ItemId) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT clean_text FROM items WHERE id = ?1")?
+        .query_row([id.0], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+fn recent_sketches(conn: &Connection, feed: FeedId, limit: usize) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT guid, sketch FROM items WHERE feed_id = ?1 ORDER BY id DESC LIMIT ?2")?;
+    let rows = stmt
+        .query_map(params![feed.0, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 fn dedup_row(conn: &Connection, id: ItemId) -> Result<Option<DedupRow>> {
     Ok(conn
         .prepare_cached(&format!("{ROW} WHERE id = ?1 AND story_id IS NOT NULL"))?
@@ -164,6 +181,11 @@ impl FeedBatch<'_> {
     /// An item's stored sketch.
     pub fn dedup_sketch(&self, item: ItemId) -> Result<Option<Vec<u8>>> {
         dedup_sketch(self.tx(), item)
+    }
+
+    /// An item's cleaned text (what its features were computed from, before folding).
+    pub fn dedup_text(&self, item: ItemId) -> Result<Option<String>> {
+        dedup_text(self.tx(), item)
     }
 
     /// Records what the deduplicator computed for an item (one row write): its fingerprints,
@@ -232,12 +254,7 @@ impl FeedBatch<'_> {
     /// The guid and stored sketch of a feed's most recent items (newest first), from which
     /// the feed's template (its repeated lines) is learned.
     pub fn recent_sketches(&self, feed: FeedId, limit: usize) -> Result<Vec<(String, Option<Vec<u8>>)>> {
-        let mut stmt =
-            self.tx().prepare_cached("SELECT guid, sketch FROM items WHERE feed_id = ?1 ORDER BY id DESC LIMIT ?2")?;
-        let rows = stmt
-            .query_map(params![feed.0, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        recent_sketches(self.tx(), feed, limit)
     }
 
     /// Searchable fingerprints of the items whose window time is in `[from, to)` (a time
@@ -331,6 +348,17 @@ impl Store {
 
     pub fn dedup_sketch(&self, item: ItemId) -> Result<Option<Vec<u8>>> {
         dedup_sketch(self.conn(), item)
+    }
+
+    /// An item's cleaned text, outside any write transaction (for `explain`).
+    pub fn dedup_text(&self, item: ItemId) -> Result<Option<String>> {
+        dedup_text(self.conn(), item)
+    }
+
+    /// `(guid, sketch)` of a feed's latest stored items, newest first, outside any write
+    /// transaction (for `explain`).
+    pub fn recent_sketches(&self, feed: FeedId, limit: usize) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+        recent_sketches(self.conn(), feed, limit)
     }
 
     pub fn dedup_row(&self, item: ItemId) -> Result<Option<DedupRow>> {
