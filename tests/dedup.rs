@@ -319,3 +319,34 @@ fn a_copy_written_with_armenian_cherokee_and_small_capital_look_alikes_is_the_sa
         env.sql().query_row("SELECT clean_text FROM items WHERE guid = 'm1'", [], |r| r.get(0)).unwrap();
     assert!(clean.starts_with("Ꭲhe central bank raiꜱed"), "{clean}");
 }
+
+#[test]
+fn a_repost_full_of_typos_joins_its_story_on_its_text() {
+    let env = Env::new();
+    let original = publisher(&env);
+    // Twelve words misspelt, each by one letter: changed, dropped, doubled or two swapped.
+    // As written, a quarter of the repost's three-word phrases are not in the article.
+    let mut typos = BANK.to_string();
+    for (word, typo) in [
+        ("central", "cetnral"),
+        ("increase", "increse"),
+        ("prices", "pricces"),
+        ("Officials", "Oficials"),
+        ("inflation", "inflatoin"),
+        ("eleven", "elevan"),
+        ("further", "furhter"),
+        ("Markets", "Marktes"),
+        ("currency", "curency"),
+        ("announcement", "anouncement"),
+        ("governor", "govenror"),
+        ("forecasts", "forcasts"),
+    ] {
+        typos = typos.replacen(word, typo, 1);
+    }
+    let copy = rss("typist", &[("t1", "Rates up", "Thu, 04 Jan 2024 13:00:00 GMT", &typos)]);
+    let copy = env.write("typist.xml", &copy).display().to_string();
+    env.ok(&["ingest", &original, &copy]);
+    assert_eq!(story_of(&env, "t1"), story_of(&env, "bank"));
+    let why = env.ok(&["explain", &item_id(&env, "t1").to_string()]);
+    assert!(why.contains("once single-letter typos are forgiven"), "{why}");
+}
