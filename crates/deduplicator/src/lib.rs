@@ -44,15 +44,17 @@ pub use verify::{verify, verify_found, Check, Found, Outcome};
 /// version 2 over text folded with its Greek capitals read as the Latin letters they look like
 /// (`newsdedup_normaliser::fold`). Version 4 reads scripts written without spaces (Chinese,
 /// Japanese, Thai, …) a character at a time. Version 5 folds letters of other scripts that
-/// look Latin (Armenian `օ`, Cherokee `Ꮲ`), small capitals and modifier apostrophes.
-pub const FINGERPRINT_VERSION: u32 = 5;
+/// look Latin (Armenian `օ`, Cherokee `Ꮲ`), small capitals and modifier apostrophes. Version 6
+/// compares letters without their accents and leaves out Arabic vowel signs, the tatweel and
+/// Hebrew points (see `text::comparable`).
+pub const FINGERPRINT_VERSION: u32 = 6;
 
 /// Version of the sketch (shingles, hash, sample size and stored form) and of the phrase keys
 /// taken from it. Stored in the database next to [`FINGERPRINT_VERSION`], with the same
 /// upgrade rule. Version 2 added the phrase keys (`items.phrase_key`, `phrase_key2`): the
 /// sketch itself is unchanged, and the upgrade stores the keys of every item. Version 3 has
-/// the words of [`FINGERPRINT_VERSION`] 4.
-pub const SKETCH_VERSION: u32 = 3;
+/// the words of [`FINGERPRINT_VERSION`] 4, version 4 those of version 6.
+pub const SKETCH_VERSION: u32 = 4;
 
 /// Computes an item's features with no template (an item seen on its own).
 pub fn features(folded_text: &str) -> Features {

@@ -182,11 +182,60 @@ fn unspaced_at(text: &str, i: usize) -> bool {
 
 fn is_combining_mark(c: char) -> bool {
     matches!(c as u32,
-        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x0610..=0x061A | 0x064B..=0x065F
+        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x05BF | 0x05C1..=0x05C2 | 0x05C4..=0x05C5
+        | 0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F
         | 0x0670 | 0x06D6..=0x06DC | 0x06DF..=0x06E4 | 0x0900..=0x0903 | 0x093A..=0x094F
         | 0x0951..=0x0957 | 0x0962..=0x0963 | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0E31
         | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF
         | 0xFE20..=0xFE2F)
+}
+
+/// Marks that are left out of the comparison: accents written as separate marks, Arabic
+/// vowel signs and the tatweel (a stretch of the line between letters), Hebrew points. A
+/// publisher writes them and a reposter drops them (or the other way round), and the word is
+/// the same. (Marks that are part of the letter, as in Devanagari or Thai, stay.)
+#[inline]
+fn is_dropped_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+        | 0x0591..=0x05BD | 0x05BF | 0x05C1..=0x05C2 | 0x05C4..=0x05C5 | 0x05C7
+        | 0x0610..=0x061A | 0x0640 | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06DC | 0x06DF..=0x06E4
+        | 0x06E7..=0x06E8 | 0x06EA..=0x06ED)
+}
+
+/// A character as the comparison sees it: `None` for a mark it leaves out
+/// ([`is_dropped_mark`]); a Latin, Greek or Cyrillic letter without its accents (`é` is `e`,
+/// `ά` is `α`, `ё` is `е`): reposters and aggregators drop accents, and Russian writes `е`
+/// for `ё` as often as not. `й` keeps its mark: it is a letter of its own, which nobody
+/// writes as `и`.
+#[inline]
+pub(crate) fn comparable(c: char) -> Option<char> {
+    let u = c as u32;
+    if u < 0xC0 || (0x430..=0x44F).contains(&u) {
+        return Some(c);
+    }
+    if is_dropped_mark(c) {
+        return None;
+    }
+    match u {
+        0x419 => Some(c),
+        0xC0..=0x24F | 0x370..=0x3FF | 0x400..=0x4FF | 0x1E00..=0x1FFF => {
+            let mut base = None;
+            unicode_normalization::char::decompose_canonical(c, |d| {
+                base.get_or_insert(d);
+            });
+            Some(base.unwrap_or(c))
+        }
+        _ => Some(c),
+    }
+}
+
+/// A word as the comparison sees it (see [`comparable`]); borrowed when nothing changes.
+pub(crate) fn comparable_word(word: &str) -> std::borrow::Cow<'_, str> {
+    if word.is_ascii() || word.chars().all(|c| comparable(c) == Some(c)) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    std::borrow::Cow::Owned(word.chars().filter_map(comparable).collect())
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -338,7 +387,7 @@ impl TextProfile {
         let mut line_start = 0usize;
         let mut line_first_word = 0usize;
         tokenize(folded_text, |token| match token {
-            Token::Word(start, end) => words.push(hash_word(&folded_text.as_bytes()[start..end])),
+            Token::Word(start, end) => words.push(hash_word(comparable_word(&folded_text[start..end]).as_bytes())),
             Token::LineEnd(at) => {
                 finish_line(&words, &mut lines, line_first_word, line_start, at);
                 line_first_word = words.len();
@@ -531,6 +580,7 @@ impl CharGrams {
                 break;
             }
             if is_word_char(c) {
+                let Some(c) = comparable(c) else { continue };
                 if self.pending_space && self.filled > 0 {
                     self.push(' ' as u32, acc);
                     budget = budget.saturating_sub(1);
@@ -592,6 +642,34 @@ mod tests {
         let shared = sa.iter().filter(|s| sb.contains(s)).count();
         assert_eq!(sa.len(), 25);
         assert_eq!(shared, 22);
+    }
+
+    #[test]
+    fn accents_vowel_marks_and_points_are_not_compared() {
+        let hash = |text: &str| features(text).fingerprint.content_hash;
+        let same = [
+            (
+                "le député a présenté à l'assemblée un projet déjà très débattu",
+                "le depute a presente a l'assemblee un projet deja tres debattu",
+            ),
+            ("ещё всё решено: её отставка принята", "еще все решено: ее отставка принята"),
+            ("η κυβέρνηση ανακοίνωσε νέα μέτρα στην αθήνα", "η κυβερνηση ανακοινωσε νεα μετρα στην αθηνα"),
+            // Arabic with its vowel signs and a tatweel, and without.
+            ("كَتَبَ الطَّالِبُ الـــدرس", "كتب الطالب الدرس"),
+            // Hebrew with points, and without.
+            ("שָׁלוֹם עֲלֵיכֶם", "שלום עליכם"),
+            // Accents written as separate marks.
+            ("cafe\u{301} in zu\u{308}rich", "café in zürich"),
+        ];
+        for (a, b) in same {
+            assert_eq!(hash(a), hash(b), "{a} / {b}");
+            assert_eq!(features(a).lead, features(b).lead, "{a} / {b}");
+        }
+        // й is a letter of its own; Devanagari vowel signs are part of their letters.
+        assert_ne!(hash("мой дом"), hash("мои дом"));
+        assert_ne!(hash("काम करना"), hash("कम करना"));
+        // Hebrew with points is one word per word, not split at the points.
+        assert_eq!(TextProfile::new("שָׁלוֹם עֲלֵיכֶם").words.len(), 2);
     }
 
     const STORY: &str = "the central bank raised its main interest rate by half a point on thursday, \

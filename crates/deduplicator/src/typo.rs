@@ -17,7 +17,7 @@
 //! by one place.) Only words of at least [`MIN_FORGIVEN_CHARS`] letters are forgiven: between
 //! short words, one letter is the whole difference ("on" and "in", "his" and "her").
 
-use crate::text::{fmix64, hash_word, shingle3, SeqHash, Template, TextProfile, SHINGLE_WORDS};
+use crate::text::{comparable_word, fmix64, hash_word, shingle3, SeqHash, Template, TextProfile, SHINGLE_WORDS};
 use std::collections::HashSet;
 
 /// Words shorter than this (in characters) must match exactly.
@@ -100,6 +100,8 @@ impl Shingles {
 /// The hashes of a word and of every form of it with one character deleted; empty when the
 /// word is too short or too long to be forgiven.
 fn neighbourhood(word: &str, hash: u64) -> Vec<u64> {
+    let word = comparable_word(word);
+    let word = word.as_ref();
     let chars = word.chars().count();
     if !(MIN_FORGIVEN_CHARS..=MAX_FORGIVEN_CHARS).contains(&chars) {
         return Vec::new();
