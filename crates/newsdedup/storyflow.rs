@@ -102,13 +102,25 @@ pub enum Source<'a, 'b> {
 pub struct StoreLookup<'a, 'b> {
     source: Source<'a, 'b>,
     rows: Vec<DedupRow>,
-    /// Templates of the feeds whose items had their texts checked, learned from the store.
-    templates: HashMap<FeedId, Template>,
+    /// Templates of the feeds whose items have their texts checked: the index's cache when
+    /// there is one, else the lookup's own.
+    templates: Templates<'a>,
+}
+
+enum Templates<'a> {
+    Shared(&'a mut HashMap<FeedId, Template>),
+    Own(HashMap<FeedId, Template>),
 }
 
 impl<'a, 'b> StoreLookup<'a, 'b> {
     pub fn new(source: Source<'a, 'b>) -> StoreLookup<'a, 'b> {
-        StoreLookup { source, rows: Vec::new(), templates: HashMap::new() }
+        StoreLookup { source, rows: Vec::new(), templates: Templates::Own(HashMap::new()) }
+    }
+
+    /// A lookup that takes feed templates from `cache` (the [`Index`]'s), and learns the ones
+    /// missing from it into it.
+    fn with_templates(source: Source<'a, 'b>, cache: &'a mut HashMap<FeedId, Template>) -> StoreLookup<'a, 'b> {
+        StoreLookup { source, rows: Vec::new(), templates: Templates::Shared(cache) }
     }
 
     /// The stored clean text of `item` (of `feed`), folded as at ingest, and the feed's
@@ -116,11 +128,18 @@ impl<'a, 'b> StoreLookup<'a, 'b> {
     pub fn wording_of(&mut self, item: ItemId, feed: FeedId) -> Result<Option<(TextProfile, Template)>, StoreError> {
         let Some(text) = self.source.clean_text(item)? else { return Ok(None) };
         let profile = TextProfile::new(&newsdedup_normaliser::fold::fold(&text));
-        if !self.templates.contains_key(&feed) {
+        let templates = match &mut self.templates {
+            Templates::Shared(cache) => &mut **cache,
+            Templates::Own(own) => own,
+        };
+        if !templates.contains_key(&feed) {
             let template = self.source.stored_template(feed)?;
-            self.templates.insert(feed, template);
+            if templates.len() >= TEMPLATE_CACHE {
+                templates.clear();
+            }
+            templates.insert(feed, template);
         }
-        Ok(Some((profile, self.templates[&feed].clone())))
+        Ok(Some((profile, templates[&feed].clone())))
     }
 }
 
@@ -374,7 +393,8 @@ fn place(
     let keys = identity_keys(item.clean.canonical_link.as_deref(), item.raw.platform_id.as_deref());
     let candidate =
         Candidate { item: id, feed, time, features, identity: &keys, wording: Some((&item.profile, template)) };
-    let verdict = index.dedup.decide(&candidate, &mut StoreLookup::new(Source::Batch(batch)))?;
+    let Index { dedup, templates: cache } = &mut *index;
+    let verdict = dedup.decide(&candidate, &mut StoreLookup::with_templates(Source::Batch(batch), cache))?;
     // Searchable from now on: in the store, then in memory (the index holds exactly the
     // searchable items of its loaded time buckets). Recorded before the story, whose
     // distances are computed from the stored fingerprints.
