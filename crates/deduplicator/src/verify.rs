@@ -236,6 +236,27 @@ mod tests {
     }
 
     #[test]
+    fn the_texts_are_checked_from_half_contained_and_decide_at_the_same_threshold() {
+        // 100 shingles of the smaller text: 52 in the other text asks for the texts, 48 does
+        // not (typos alone do not explain so much difference), 82 is a match already.
+        let long = sketch(0..120);
+        let half = verify(&sketch(0..52).chain_with(1000..1048), &long);
+        assert!(!half.is_match() && half.wants_texts());
+        let less = verify(&sketch(0..48).chain_with(1000..1052), &long);
+        assert!(!less.wants_texts());
+        assert!(!verify(&sketch(0..82).chain_with(1000..1018), &long).wants_texts());
+        // The texts decide at the containment the pair had to reach anyway.
+        let forgiven = half.with_texts(0.81);
+        assert!(forgiven.is_match());
+        assert_eq!(forgiven.containment(), 0.81);
+        assert!(forgiven.to_string().contains("once single-letter typos are forgiven"), "{forgiven}");
+        let not = half.with_texts(0.79);
+        assert_eq!(not.outcome, Outcome::NotContained { required: MIN_CONTAINMENT });
+        assert!(!not.wants_texts(), "checked once");
+        assert!(not.to_string().starts_with("only 79%"), "{not}");
+    }
+
+    #[test]
     fn containment_threshold_for_long_texts_on_both_sides() {
         // 100 shingles, 82 of them in the other text: a match; 78: not.
         let long = sketch(0..120);
