@@ -258,68 +258,112 @@ pub(crate) fn shingle3(a: u64, b: u64, c: u64) -> u64 {
     fmix64(a ^ b.rotate_left(21) ^ c.rotate_left(42))
 }
 
-/// What the tokeniser finds: a word (its byte range) or the end of a line (the byte of the
-/// `\n`, or the text's length for the last line).
+/// What the tokeniser finds: a word (its byte range, and whether it is compared as written:
+/// no character of it changes in [`comparable`]) or the end of a line (the byte of the `\n`,
+/// or the text's length for the last line).
 enum Token {
-    Word(usize, usize),
+    Word(usize, usize, bool),
     LineEnd(usize),
 }
 
-/// Splits a folded text into words and lines (see [`TextProfile::new`]), calling `on` for
-/// each in order.
+/// True when [`comparable`] changes `c` (most letters are compared as they are).
 #[inline]
-fn tokenize(folded_text: &str, mut on: impl FnMut(Token)) {
-    let bytes = folded_text.as_bytes();
-    let n = bytes.len();
-    // The character at `i` and its length, when it is a word character.
-    let word_char_at = |i: usize| -> Option<usize> {
-        let b = bytes[i];
+fn changes(c: char) -> bool {
+    let u = c as u32;
+    !(u < 0xC0 || (0x430..=0x44F).contains(&u)) && comparable(c) != Some(c)
+}
+
+/// The words and line ends of a folded text, in order (see [`TextProfile::new`]).
+struct Tokens<'a> {
+    text: &'a str,
+    at: usize,
+    /// The last line's end was given.
+    done: bool,
+}
+
+fn tokenize(folded_text: &str) -> Tokens<'_> {
+    Tokens { text: folded_text, at: 0, done: false }
+}
+
+impl Tokens<'_> {
+    /// The character at `i`, its length and whether it changes for the comparison, when it
+    /// is a word character.
+    #[inline]
+    fn word_char_at(&self, i: usize) -> Option<(usize, bool)> {
+        let b = self.text.as_bytes()[i];
         if b < 0x80 {
-            b.is_ascii_alphanumeric().then_some(1)
+            b.is_ascii_alphanumeric().then_some((1, false))
         } else {
-            let c = folded_text[i..].chars().next()?;
-            is_word_char(c).then_some(c.len_utf8())
-        }
-    };
-    let mut i = 0;
-    while i < n {
-        let Some(len) = word_char_at(i) else {
-            if bytes[i] == b'\n' {
-                on(Token::LineEnd(i));
-            }
-            // Skip the whole (possibly multi-byte) separator character.
-            i += if bytes[i] < 0x80 { 1 } else { folded_text[i..].chars().next().map_or(1, char::len_utf8) };
-            continue;
-        };
-        let start = i;
-        i += len;
-        if len > 1 && unspaced_at(folded_text, start) {
-            // A word of one character, with the marks written on it.
-            while i < n && bytes[i] >= 0x80 {
-                match folded_text[i..].chars().next() {
-                    Some(c) if is_unspaced_mark(c) => i += c.len_utf8(),
-                    _ => break,
-                }
-            }
-            on(Token::Word(start, i));
-            continue;
-        }
-        while i < n {
-            if bytes[i].is_ascii_alphanumeric() {
-                i += 1;
-            } else if bytes[i] >= 0x80 {
-                match word_char_at(i) {
-                    // A character of an unspaced script starts a word of its own.
-                    Some(len) if !unspaced_at(folded_text, i) => i += len,
-                    _ => break,
-                }
+            let c = self.text[i..].chars().next()?;
+            if is_word_char(c) {
+                Some((c.len_utf8(), changes(c)))
             } else {
-                break;
+                None
             }
         }
-        on(Token::Word(start, i));
     }
-    on(Token::LineEnd(n));
+}
+
+impl Iterator for Tokens<'_> {
+    type Item = Token;
+
+    #[inline]
+    fn next(&mut self) -> Option<Token> {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let n = bytes.len();
+        let mut i = self.at;
+        while i < n {
+            let Some((len, changed)) = self.word_char_at(i) else {
+                let newline = bytes[i] == b'\n';
+                // Skip the whole (possibly multi-byte) separator character.
+                i += if bytes[i] < 0x80 { 1 } else { text[i..].chars().next().map_or(1, char::len_utf8) };
+                if newline {
+                    self.at = i;
+                    return Some(Token::LineEnd(i - 1));
+                }
+                continue;
+            };
+            let start = i;
+            let mut plain = !changed;
+            i += len;
+            if len > 1 && unspaced_at(text, start) {
+                // A word of one character, with the marks written on it.
+                while i < n && bytes[i] >= 0x80 {
+                    match text[i..].chars().next() {
+                        Some(c) if is_unspaced_mark(c) => i += c.len_utf8(),
+                        _ => break,
+                    }
+                }
+                self.at = i;
+                return Some(Token::Word(start, i, plain));
+            }
+            while i < n {
+                if bytes[i].is_ascii_alphanumeric() {
+                    i += 1;
+                } else if bytes[i] >= 0x80 {
+                    match self.word_char_at(i) {
+                        // A character of an unspaced script starts a word of its own.
+                        Some((len, changed)) if !unspaced_at(text, i) => {
+                            plain &= !changed;
+                            i += len;
+                        }
+                        _ => break,
+                    }
+                } else {
+                    break;
+                }
+            }
+            self.at = i;
+            return Some(Token::Word(start, i, plain));
+        }
+        self.at = n;
+        if self.done {
+            return None;
+        }
+        self.done = true;
+        Some(Token::LineEnd(n))
+    }
 }
 
 /// Records a line (if it has words): where its words are and the hash of their sequence.
@@ -386,27 +430,31 @@ impl TextProfile {
         let mut lines = Vec::new();
         let mut line_start = 0usize;
         let mut line_first_word = 0usize;
-        tokenize(folded_text, |token| match token {
-            Token::Word(start, end) => words.push(hash_word(comparable_word(&folded_text[start..end]).as_bytes())),
-            Token::LineEnd(at) => {
-                finish_line(&words, &mut lines, line_first_word, line_start, at);
-                line_first_word = words.len();
-                line_start = at + 1;
+        for token in tokenize(folded_text) {
+            match token {
+                Token::Word(start, end, true) => words.push(hash_word(&folded_text.as_bytes()[start..end])),
+                Token::Word(start, end, false) => {
+                    words.push(hash_word(comparable_word(&folded_text[start..end]).as_bytes()));
+                }
+                Token::LineEnd(at) => {
+                    finish_line(&words, &mut lines, line_first_word, line_start, at);
+                    line_first_word = words.len();
+                    line_start = at + 1;
+                }
             }
-        });
+        }
         TextProfile { text: folded_text.into(), words, lines }
     }
 
     /// The byte range of every word of the text, in the order of [`TextProfile::new`]'s
     /// word hashes (the typo-forgiving comparison needs the letters themselves).
     pub(crate) fn word_spans(&self) -> Vec<(u32, u32)> {
-        let mut spans = Vec::with_capacity(self.words.len());
-        tokenize(&self.text, |token| {
-            if let Token::Word(start, end) = token {
-                spans.push((start as u32, end as u32));
-            }
-        });
-        spans
+        tokenize(&self.text)
+            .filter_map(|token| match token {
+                Token::Word(start, end, _) => Some((start as u32, end as u32)),
+                Token::LineEnd(_) => None,
+            })
+            .collect()
     }
 
     /// The folded text.
