@@ -45,8 +45,8 @@ pub use verify::{verify, verify_found, Check, Found, Outcome};
 /// (`newsdedup_normaliser::fold`). Version 4 reads scripts written without spaces (Chinese,
 /// Japanese, Thai, …) a character at a time. Version 5 folds letters of other scripts that
 /// look Latin (Armenian `օ`, Cherokee `Ꮲ`), small capitals and modifier apostrophes. Version 6
-/// compares letters without their accents and leaves out Arabic vowel signs, the tatweel and
-/// Hebrew points (see `text::comparable`).
+/// compares letters without their accents (and `ß` as `ss`) and leaves out Arabic vowel signs,
+/// the tatweel and Hebrew points (see `text::comparable`).
 pub const FINGERPRINT_VERSION: u32 = 6;
 
 /// Version of the sketch (shingles, hash, sample size and stored form) and of the phrase keys

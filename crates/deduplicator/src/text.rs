@@ -231,11 +231,20 @@ pub(crate) fn comparable(c: char) -> Option<char> {
 }
 
 /// A word as the comparison sees it (see [`comparable`]); borrowed when nothing changes.
+/// German `ß` is compared as `ss`, as Swiss German writes it.
 pub(crate) fn comparable_word(word: &str) -> std::borrow::Cow<'_, str> {
-    if word.is_ascii() || word.chars().all(|c| comparable(c) == Some(c)) {
+    if word.is_ascii() || !word.chars().any(changes) {
         return std::borrow::Cow::Borrowed(word);
     }
-    std::borrow::Cow::Owned(word.chars().filter_map(comparable).collect())
+    let mut out = String::with_capacity(word.len() + 1);
+    for c in word.chars().filter_map(comparable) {
+        if c == 'ß' {
+            out.push_str("ss");
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -270,7 +279,7 @@ enum Token {
 #[inline]
 fn changes(c: char) -> bool {
     let u = c as u32;
-    !(u < 0xC0 || (0x430..=0x44F).contains(&u)) && comparable(c) != Some(c)
+    !(u < 0xC0 || (0x430..=0x44F).contains(&u)) && (c == 'ß' || comparable(c) != Some(c))
 }
 
 /// The words and line ends of a folded text, in order (see [`TextProfile::new`]).
@@ -637,8 +646,12 @@ impl CharGrams {
                     }
                 }
                 self.pending_space = false;
-                self.push(c as u32, acc);
-                budget -= 1;
+                // `ß` counts as `ss` (see `comparable_word`).
+                let (c, times) = if c == 'ß' { ('s', 2) } else { (c, 1) };
+                for _ in 0..times.min(budget) {
+                    self.push(c as u32, acc);
+                    budget -= 1;
+                }
             } else {
                 self.pending_space = true;
             }
@@ -708,6 +721,8 @@ mod tests {
             ("שָׁלוֹם עֲלֵיכֶם", "שלום עליכם"),
             // Accents written as separate marks.
             ("cafe\u{301} in zu\u{308}rich", "café in zürich"),
+            // German ß as Swiss German writes it.
+            ("die straße ist groß", "die strasse ist gross"),
         ];
         for (a, b) in same {
             assert_eq!(hash(a), hash(b), "{a} / {b}");
