@@ -8,7 +8,9 @@
 //!    also the items one of whose phrase keys (the smallest hashes of their five-word phrases,
 //!    see [`Sketch::phrase_keys`]) is among the item's own smallest (found through an SQL
 //!    index): paragraphs moved and cut move a simhash far, but not the phrases themselves.
-//!    Each candidate is confirmed by [`verify`] on the two sketches. The
+//!    Each candidate is confirmed by [`verify`] on the two sketches; when the sketches of
+//!    none is enough but some come close, the closest are checked on the two texts with
+//!    single-letter typos forgiven ([`crate::typo`]). The
 //!    best confirmed candidate gives the story; any other story a candidate confirmed is the
 //!    same story too, and is merged into it (an item that bridges two stories proves they
 //!    were one: a full repost arriving after a summary and a cut-down copy that had no
@@ -364,7 +366,7 @@ impl Deduplicator {
             lookup.find(Key::Identity(key), &mut found)?;
             if let Some(s) = found.iter().find(|s| s.feed != candidate.feed && s.item != candidate.item).cloned() {
                 let merge = self.bridged(candidate, s.story, lookup)?;
-                return Ok(self.join(candidate, &s, MatchMethod::Identity, merge));
+                return Ok(self.join(candidate, &s, (MatchMethod::Identity, None), merge));
             }
         }
         // 2. Exact: the same words. Not for items whose every line is their feed's template
@@ -377,7 +379,7 @@ impl Deduplicator {
                 found.iter().find(|s| s.item != candidate.item && self.in_window(s.time, candidate.time)).cloned()
             {
                 let merge = self.bridged(candidate, s.story, lookup)?;
-                return Ok(self.join(candidate, &s, MatchMethod::Exact, merge));
+                return Ok(self.join(candidate, &s, (MatchMethod::Exact, None), merge));
             }
         }
         // 3. Near, verified: by fingerprint, and when that confirms nothing, by phrase key.
@@ -405,9 +407,7 @@ impl Deduplicator {
             return Ok(Verdict { decision: Decision::NewStory, similarity: None, merge: Vec::new() });
         };
         let merge = confirmed_elsewhere(&considered, best.stored.story);
-        let mut verdict = self.join(candidate, &best.stored, MatchMethod::Near, merge);
-        verdict.similarity = Some(best.check.containment());
-        Ok(verdict)
+        Ok(self.join(candidate, &best.stored, (MatchMethod::Near, Some(&best.check)), merge))
     }
 
     /// The stories other than `story` that the item is a verified near duplicate of. An item
@@ -514,10 +514,19 @@ impl Deduplicator {
         Ok(())
     }
 
-    fn join(&self, candidate: &Candidate<'_>, s: &Stored, method: MatchMethod, merge: Vec<StoryId>) -> Verdict {
-        let similarity = match (&s.sketch, method) {
-            (_, MatchMethod::Exact) => Some(1.0),
-            (Some(sketch), _) if sketch.shingles > 0 && candidate.features.sketch.shingles > 0 => {
+    /// The verdict that the item joins `s`'s story. `check` is the verification a near match
+    /// rests on (its containment is the recorded similarity).
+    fn join(
+        &self,
+        candidate: &Candidate<'_>,
+        s: &Stored,
+        (method, check): (MatchMethod, Option<&Check>),
+        merge: Vec<StoryId>,
+    ) -> Verdict {
+        let similarity = match (check, &s.sketch, method) {
+            (Some(check), _, _) => Some(check.containment()),
+            (None, _, MatchMethod::Exact) => Some(1.0),
+            (None, Some(sketch), _) if sketch.shingles > 0 && candidate.features.sketch.shingles > 0 => {
                 Some(verify(&candidate.features.sketch, sketch).comparison.containment)
             }
             _ => None,
@@ -535,8 +544,9 @@ impl Deduplicator {
     }
 }
 
-/// Text checks per decision, at most: the candidates the sketches found most contained are
-/// checked first, and a story the texts confirm is usually the first one checked.
+/// Text checks per decision, at most (the candidates the sketches found most contained are
+/// checked first): a channel whose items all look alike must not make one decision read and
+/// compare dozens of texts.
 const MAX_TEXT_CHECKS: usize = 4;
 
 /// Checks the texts of the candidates whose sketches leave them in doubt
