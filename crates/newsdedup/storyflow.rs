@@ -84,11 +84,17 @@ impl Index {
     }
 
     fn remember(&mut self, feed: FeedId, template: Template) {
-        if self.templates.len() >= TEMPLATE_CACHE {
-            self.templates.clear();
-        }
-        self.templates.insert(feed, template);
+        remember(&mut self.templates, feed, template);
     }
+}
+
+/// Keeps a feed's template in a cache of them, which starts again past [`TEMPLATE_CACHE`]
+/// feeds.
+fn remember(templates: &mut HashMap<FeedId, Template>, feed: FeedId, template: Template) {
+    if templates.len() >= TEMPLATE_CACHE {
+        templates.clear();
+    }
+    templates.insert(feed, template);
 }
 
 /// Where a [`StoreLookup`] reads: the current write transaction, or the database outside one.
@@ -133,11 +139,7 @@ impl<'a, 'b> StoreLookup<'a, 'b> {
             Templates::Own(own) => own,
         };
         if !templates.contains_key(&feed) {
-            let template = self.source.stored_template(feed)?;
-            if templates.len() >= TEMPLATE_CACHE {
-                templates.clear();
-            }
-            templates.insert(feed, template);
+            remember(templates, feed, self.source.stored_template(feed)?);
         }
         Ok(Some((profile, templates[&feed].clone())))
     }
