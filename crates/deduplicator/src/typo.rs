@@ -109,8 +109,9 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
 
 /// Containment of the smaller of two texts (the one with fewer distinct content shingles)
 /// in the other, counting a shingle that is there but for a typo in one of its words (see
-/// the module documentation). Each text is given with its feed's template, whose lines are
-/// left out as everywhere else. 0 when the smaller text has no shingles.
+/// the module documentation). Each text is given with its feed's template. The smaller text's
+/// content (its template lines left out, as everywhere else) is looked up in the whole of the
+/// larger text. 0 when the smaller text has no shingles.
 pub fn forgiving_containment(a: (&TextProfile, &Template), b: (&TextProfile, &Template)) -> f64 {
     let (sa, sb) = (Shingles::of(a.0, a.1), Shingles::of(b.0, b.1));
     let (small, large) = if sb.distinct.len() < sa.distinct.len() { (sb, a.0) } else { (sa, b.0) };
