@@ -395,7 +395,7 @@ fn finish_line(words: &[u64], lines: &mut Vec<Line>, first: usize, start: usize,
 /// The hash of a word's UTF-8 bytes: eight bytes at a time, multiply-rotate, then the
 /// finaliser (a byte-at-a-time hash spends most of the tokeniser's time here).
 #[inline]
-pub(crate) fn hash_word(bytes: &[u8]) -> u64 {
+fn hash_word(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = FNV_OFFSET ^ (bytes.len() as u64).wrapping_mul(K);
     let mut chunks = bytes.chunks_exact(8);
@@ -414,17 +414,17 @@ pub(crate) fn hash_word(bytes: &[u8]) -> u64 {
 
 /// Folds a sequence of hashes into one, order-sensitively.
 #[derive(Clone, Copy)]
-pub(crate) struct SeqHash(u64);
+struct SeqHash(u64);
 
 impl SeqHash {
-    pub(crate) fn new() -> SeqHash {
+    fn new() -> SeqHash {
         SeqHash(FNV_OFFSET)
     }
     #[inline]
-    pub(crate) fn push(&mut self, h: u64) {
+    fn push(&mut self, h: u64) {
         self.0 = (self.0.rotate_left(5) ^ h).wrapping_mul(FNV_PRIME);
     }
-    pub(crate) fn finish(self) -> u64 {
+    fn finish(self) -> u64 {
         fmix64(self.0)
     }
 }
@@ -474,14 +474,6 @@ impl TextProfile {
     /// The hash of every word, in order.
     pub(crate) fn word_hashes(&self) -> &[u64] {
         &self.words
-    }
-
-    /// The word ranges (first word, number of words) of the lines the template leaves.
-    pub(crate) fn content_line_words<'a>(
-        &'a self,
-        template: &'a Template,
-    ) -> impl Iterator<Item = (usize, usize)> + 'a {
-        self.lines.iter().filter(move |l| !template.contains(l.hash)).map(|l| (l.first_word as usize, l.words as usize))
     }
 
     /// Words in the whole text.
@@ -550,19 +542,37 @@ impl TextProfile {
         let mut shingles: Vec<u64> = Vec::with_capacity(self.words.len());
         let mut content_words = 0u32;
         for line in content {
-            let w = &self.words[line.first_word as usize..(line.first_word + line.words) as usize];
             content_words += line.words;
-            if w.len() >= SHINGLE_WORDS {
-                shingles.extend(w.windows(SHINGLE_WORDS).map(|s| shingle3(s[0], s[1], s[2])));
-            } else {
-                let mut h = SeqHash::new();
-                for &x in w {
-                    h.push(x);
-                }
-                shingles.push(h.finish());
-            }
+            self.each_shingle(line, |h, _| shingles.push(h));
         }
         (shingles, content_words)
+    }
+
+    /// Calls `f` with each shingle of a line: its hash and the index of its first word. A line
+    /// of fewer than [`SHINGLE_WORDS`] words is one shingle, with no first word.
+    #[inline]
+    fn each_shingle(&self, line: &Line, mut f: impl FnMut(u64, Option<usize>)) {
+        let first = line.first_word as usize;
+        let w = &self.words[first..first + line.words as usize];
+        if w.len() >= SHINGLE_WORDS {
+            for (k, s) in w.windows(SHINGLE_WORDS).enumerate() {
+                f(shingle3(s[0], s[1], s[2]), Some(first + k));
+            }
+        } else {
+            let mut h = SeqHash::new();
+            for &x in w {
+                h.push(x);
+            }
+            f(h.finish(), None);
+        }
+    }
+
+    /// Calls `f` with each shingle of the lines the template leaves (see
+    /// [`TextProfile::each_shingle`]), in order, repeats included.
+    pub(crate) fn each_content_shingle(&self, template: &Template, mut f: impl FnMut(u64, Option<usize>)) {
+        for line in self.lines.iter().filter(|l| !template.contains(l.hash)) {
+            self.each_shingle(line, &mut f);
+        }
     }
 
     /// The [`PHRASE_PROBES`] smallest distinct hashes of the content's [`PHRASE_WORDS`]-word

@@ -15,7 +15,7 @@
 //! [`MIN_FORGIVEN_CHARS`] letters are forgiven: between short words, one letter is the whole
 //! difference ("on" and "in", "his" and "her").
 
-use crate::text::{comparable_word, fmix64, shingle3, SeqHash, Template, TextProfile, SHINGLE_WORDS};
+use crate::text::{comparable_word, fmix64, shingle3, Template, TextProfile, SHINGLE_WORDS};
 use std::collections::HashSet;
 
 /// Words shorter than this (in characters) must match exactly.
@@ -45,26 +45,11 @@ impl<'a> Shingles<'a> {
         let spans = (spans.len() == words.len()).then_some(spans);
         let mut seen = HashSet::new();
         let mut distinct = Vec::new();
-        for (first, count) in profile.content_line_words(template) {
-            let line = &words[first..first + count];
-            if count < SHINGLE_WORDS {
-                let mut h = SeqHash::new();
-                for &w in line {
-                    h.push(w);
-                }
-                let h = h.finish();
-                if seen.insert(h) {
-                    distinct.push((h, None));
-                }
-                continue;
+        profile.each_content_shingle(template, |h, first| {
+            if seen.insert(h) {
+                distinct.push((h, first));
             }
-            for (offset, s) in line.windows(SHINGLE_WORDS).enumerate() {
-                let h = shingle3(s[0], s[1], s[2]);
-                if seen.insert(h) {
-                    distinct.push((h, Some(first + offset)));
-                }
-            }
-        }
+        });
         Shingles { text: profile.text(), words, spans, distinct }
     }
 
