@@ -16,6 +16,7 @@ use crate::pipeline::{profile_clean, ProcessedItem, Summary};
 use crate::storyflow::{place_in_story, Index};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use newsdedup_deduplicator::TextProfile;
 use newsdedup_model::{FeedId, ItemId};
 use newsdedup_normaliser::learn::{is_common, COMMON_LINE_WORDS};
 use newsdedup_normaliser::shape::Shape;
@@ -114,7 +115,9 @@ impl Learner {
         for item in items.iter_mut() {
             if item.analysis.touches(&template) {
                 item.clean = Normaliser::finish(&item.analysis, &template);
-                item.profile = profile_clean(&item.clean);
+                // The template only takes lines away (and a trailing phrase): the rest keep
+                // the words they were tokenised into.
+                item.profile = TextProfile::reusing(&item.clean.folded_text, &item.profile);
             }
         }
         let pruned = batch.prune_template_stats(feed.id, self.keep_stories)?;

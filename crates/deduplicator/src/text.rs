@@ -52,7 +52,7 @@ pub const LEAD_MIN_WORDS: usize = 8;
 const CHAR_GRAM: usize = 3;
 
 /// A line of the profile: which words it holds, a hash of them, and where it is in the text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Line {
     first_word: u32,
     words: u32,
@@ -455,6 +455,51 @@ impl TextProfile {
         TextProfile { text: folded_text.into(), words, lines }
     }
 
+    /// The same profile as [`TextProfile::new`] gives for `folded_text`, taking the words of
+    /// each line that `earlier`'s text also has, in the same order, from `earlier` instead of
+    /// tokenising it again. For an item whose feed template removed some of its lines after
+    /// it was first profiled: most of its lines are unchanged.
+    pub fn reusing(folded_text: &str, earlier: &TextProfile) -> TextProfile {
+        let mut words = Vec::with_capacity(earlier.words.len());
+        let mut lines = Vec::with_capacity(earlier.lines.len());
+        // Earlier lines before this one were passed: lines are kept in order.
+        let mut next = 0;
+        let mut start = 0;
+        for piece in folded_text.split('\n') {
+            let end = start + piece.len();
+            let same = if piece.is_empty() {
+                None
+            } else {
+                earlier.lines[next..].iter().position(|l| earlier.line_text(l) == piece).map(|k| next + k)
+            };
+            let first = words.len();
+            if let Some(k) = same {
+                let line = earlier.lines[k];
+                let from = line.first_word as usize;
+                words.extend_from_slice(&earlier.words[from..from + line.words as usize]);
+                lines.push(Line { first_word: first as u32, start: start as u32, end: end as u32, ..line });
+                next = k + 1;
+            } else {
+                for token in tokenize(piece) {
+                    if let Token::Word(s, e, plain) = token {
+                        words.push(if plain {
+                            hash_word(&piece.as_bytes()[s..e])
+                        } else {
+                            hash_word(comparable_word(&piece[s..e]).as_bytes())
+                        });
+                    }
+                }
+                finish_line(&words, &mut lines, first, start, end);
+            }
+            start = end + 1;
+        }
+        TextProfile { text: folded_text.into(), words, lines }
+    }
+
+    fn line_text(&self, line: &Line) -> &str {
+        &self.text[line.start as usize..line.end as usize]
+    }
+
     /// The byte range of every word of the text, in the order of [`TextProfile::new`]'s
     /// word hashes (the typo-forgiving comparison needs the letters themselves).
     pub(crate) fn word_spans(&self) -> Vec<(u32, u32)> {
@@ -692,6 +737,42 @@ fn char_grams(text: &str, budget: usize, acc: &mut SimhashAccumulator) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every way of dropping lines from a text, and of shortening its last line, profiles
+    /// the same reusing the full text's profile as from scratch: the same words, line hashes
+    /// and places, in scripts with and without spaces, with accents and empty lines.
+    #[test]
+    fn a_profile_reusing_an_earlier_one_is_the_profile_from_scratch() {
+        let lines = [
+            "The minister said on Tuesday that the budget would be cut",
+            "",
+            "Подписывайтесь на канал, ставьте лайки!",
+            "Café déjà vu: the naïve résumé",
+            "東京で地震があった。",
+            "The minister said on Tuesday that the budget would be cut",
+            "!!! ---",
+            "Read more",
+        ];
+        for mask in 0u32..(1 << lines.len()) {
+            let kept: Vec<&str> =
+                lines.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, l)| *l).collect();
+            let mut variants = vec![kept.join("\n")];
+            if let Some((last, rest)) = kept.split_last() {
+                let cut = last.char_indices().nth(last.chars().count() / 2).map_or(0, |(i, _)| i);
+                variants.push(rest.iter().copied().chain([last[..cut].trim_end()]).collect::<Vec<_>>().join("\n"));
+            }
+            let earlier = TextProfile::new(&lines.join("\n"));
+            for text in variants {
+                let reused = TextProfile::reusing(&text, &earlier);
+                let fresh = TextProfile::new(&text);
+                assert_eq!(
+                    (&reused.text, &reused.words, &reused.lines),
+                    (&fresh.text, &fresh.words, &fresh.lines),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn unspaced_scripts_are_read_a_character_at_a_time() {
