@@ -49,6 +49,7 @@ pub use rules::{Place, Rule, RuleError, RuleSet};
 use shape::{Frames, Shape};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The rule id recorded when a body's first line repeats the title.
 pub const TITLE_REPEAT_RULE: &str = "builtin.title-repeat";
@@ -129,7 +130,30 @@ pub struct AnalysedLine {
     /// computed here once rather than each time a template is applied; none for a line that
     /// does not look like a title (a sentence, a paragraph: see `is_title_like`).
     pub title_key: Option<u64>,
+    /// Whether the line, cleaned as a title, is the item's title (Telegram posts open with
+    /// the headline): asked of the first line an item keeps, each time its feed's template
+    /// is applied, and worked out once.
+    repeats_title: Remembered,
 }
+
+/// A yes-or-no answer worked out the first time it is asked. It is not part of what a line
+/// is: two lines are equal whether or not it has been asked yet.
+#[derive(Debug, Clone, Default)]
+struct Remembered(OnceLock<bool>);
+
+impl Remembered {
+    fn get_or(&self, work_out: impl FnOnce() -> bool) -> bool {
+        *self.0.get_or_init(work_out)
+    }
+}
+
+impl PartialEq for Remembered {
+    fn eq(&self, _: &Remembered) -> bool {
+        true
+    }
+}
+
+impl Eq for Remembered {}
 
 /// An item after the expensive work, before its feed's template is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,7 +290,17 @@ impl Normaliser {
                 let edge = if self.layers.edges { edge::classify(&line, &folded) } else { EdgeKind::Content };
                 let tail = self.tail_phrase(feed_rules, &line, title);
                 let title_key = is_title_like(shape.words, &line.text).then(|| learn::title_key(&folded));
-                AnalysedLine { text: line.text, folded, shape, frames, rule, edge, tail, title_key }
+                AnalysedLine {
+                    text: line.text,
+                    folded,
+                    shape,
+                    frames,
+                    rule,
+                    edge,
+                    tail,
+                    title_key,
+                    repeats_title: Remembered::default(),
+                }
             })
             .collect();
         Analysis { lines, clean_title, folded_title, canonical_link: item.link.as_deref().map(link::canonical_link) }
@@ -403,7 +437,9 @@ impl Normaliser {
         // bold) is the title, not the story's text.
         if texts.len() > 1
             && !analysis.clean_title.is_empty()
-            && fold::fold_line(&title::clean_title(texts[0])) == analysis.folded_title
+            && lines[kept[0]]
+                .repeats_title
+                .get_or(|| fold::fold_line(&title::clean_title(texts[0])) == analysis.folded_title)
         {
             let line = texts.remove(0).to_string();
             folded.remove(0);
