@@ -22,11 +22,14 @@
 use crate::literals;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
-use regex_automata::meta;
-use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::hybrid::dfa as lazy;
+use regex_automata::nfa::thompson::pikevm::{self, PikeVM};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::pool::Pool;
+use regex_automata::Input;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Where in an item a rule may remove lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -76,23 +79,76 @@ pub struct Rule {
     /// The pattern as compiled: the pack's pattern made case-insensitive.
     pub pattern: String,
     pub comment: String,
-    exact: OnceLock<Option<meta::Regex>>,
+    exact: OnceLock<Option<Arc<Matcher>>>,
 }
 
 impl Rule {
     /// True when the rule's exact pattern matches. Should the pattern fail to compile (it
     /// parsed when loaded, so only a size limit could refuse it), it matches nothing: a rule
     /// that cannot be checked removes no line.
-    ///
-    /// Only whether it matches is asked, never where its groups are, so the pattern is
-    /// compiled without capture groups: its matcher's per-thread scratch space is a third of
-    /// the size (some tens of MiB over the built-in packs).
     fn is_match(&self, folded_line: &str) -> bool {
-        let exact = self.exact.get_or_init(|| {
-            let config = meta::Regex::config().which_captures(WhichCaptures::None).nfa_size_limit(Some(64 << 20));
-            meta::Regex::builder().configure(config).build(&self.pattern).ok()
-        });
-        exact.as_ref().is_some_and(|r| r.is_match(folded_line))
+        let exact = self.exact.get_or_init(|| Matcher::new(&self.pattern).map(Arc::new));
+        exact.as_ref().is_some_and(|m| m.is_match(folded_line))
+    }
+}
+
+/// A pattern compiled to answer one question: does it match the line somewhere.
+///
+/// A general regex also finds where a match starts and where its groups are, which takes a
+/// second automaton run backwards and scratch space for every group; here neither is built.
+/// A lazy DFA runs forwards and stops at the first match. It gives up on a line it cannot
+/// handle (a Unicode word boundary next to a non-ASCII letter, or a pattern whose states
+/// keep overflowing its cache), and a PikeVM over the same automaton answers instead. With
+/// `.{0,400}` in many built-in patterns, the automata are large: this way the built-in packs
+/// cost about half the memory.
+struct Matcher {
+    dfa: lazy::DFA,
+    pikevm: PikeVM,
+    /// Scratch space, one per thread using the pattern at a time.
+    scratch: Pool<Scratch, Box<dyn Fn() -> Scratch + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>>,
+}
+
+struct Scratch {
+    dfa: lazy::Cache,
+    /// Made the first time the lazy DFA gives up on a line.
+    pikevm: Option<pikevm::Cache>,
+}
+
+impl Matcher {
+    fn new(pattern: &str) -> Option<Matcher> {
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().which_captures(WhichCaptures::None).nfa_size_limit(Some(64 << 20)))
+            .build(pattern)
+            .ok()?;
+        let dfa = lazy::Builder::new()
+            .configure(
+                lazy::Config::new()
+                    .unicode_word_boundary(true)
+                    .minimum_cache_clear_count(Some(3))
+                    .minimum_bytes_per_state(Some(10)),
+            )
+            .build_from_nfa(nfa.clone())
+            .ok()?;
+        let pikevm = PikeVM::new_from_nfa(nfa).ok()?;
+        let for_scratch = dfa.clone();
+        let scratch = Pool::new(Box::new(move || Scratch { dfa: for_scratch.create_cache(), pikevm: None }) as Box<_>);
+        Some(Matcher { dfa, pikevm, scratch })
+    }
+
+    fn is_match(&self, line: &str) -> bool {
+        let mut scratch = self.scratch.get();
+        let input = Input::new(line).earliest(true);
+        if let Ok(found) = self.dfa.try_search_fwd(&mut scratch.dfa, &input) {
+            return found.is_some();
+        }
+        let pikevm = scratch.pikevm.get_or_insert_with(|| self.pikevm.create_cache());
+        self.pikevm.is_match(pikevm, input)
+    }
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher").field("states", &self.pikevm.get_nfa().states().len()).finish()
     }
 }
 
@@ -354,6 +410,32 @@ comment = "source line"
         // The literal "subscribe" is in "please subscribers", the exact rule does not match.
         assert!(set.first_match("please subscribers rejoice").is_none());
         assert!(set.first_match("подпишитесь please subscribe").is_none());
+    }
+
+    /// A word boundary next to a Cyrillic letter is one the lazy DFA cannot decide: the
+    /// fallback must give the same answers as the regex crate, on both sides of the boundary
+    /// and of a bounded repetition.
+    #[test]
+    fn unicode_word_boundaries_and_bounds_match_like_the_regex_crate() {
+        let pattern = r"^\W*.{0,20}\b(подпишитесь|subscribe)\b.{0,30}$";
+        let matcher = Matcher::new(pattern).unwrap();
+        let reference = Regex::new(pattern).unwrap();
+        for line in [
+            "подпишитесь на канал",
+            "— подпишитесь!",
+            "подпишитесьна канал",
+            "неподпишитесь на канал",
+            "друзья, подпишитесь на наш канал",
+            "друзья, подпишитесь на наш канал и ставьте лайки, мы будем рады",
+            "очень длинное вступление перед словом подпишитесь",
+            "please subscribe",
+            "please subscribers",
+            "",
+        ] {
+            assert_eq!(matcher.is_match(line), reference.is_match(line), "{line:?}");
+        }
+        assert!(matcher.is_match("— подпишитесь!"));
+        assert!(!matcher.is_match("неподпишитесь на канал"));
     }
 
     #[test]
