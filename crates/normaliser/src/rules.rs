@@ -102,14 +102,15 @@ impl Rule {
 /// `.{0,400}` in many built-in patterns, the automata are large: this way the built-in packs
 /// cost about half the memory.
 struct Matcher {
-    dfa: lazy::DFA,
+    /// None when the lazy DFA cannot be built (a pattern too large for its cache).
+    dfa: Option<lazy::DFA>,
     pikevm: PikeVM,
     /// Scratch space, one per thread using the pattern at a time.
     scratch: Pool<Scratch, Box<dyn Fn() -> Scratch + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>>,
 }
 
 struct Scratch {
-    dfa: lazy::Cache,
+    dfa: Option<lazy::Cache>,
     /// Made the first time the lazy DFA gives up on a line.
     pikevm: Option<pikevm::Cache>,
 }
@@ -128,18 +129,25 @@ impl Matcher {
                     .minimum_bytes_per_state(Some(10)),
             )
             .build_from_nfa(nfa.clone())
-            .ok()?;
+            .ok();
         let pikevm = PikeVM::new_from_nfa(nfa).ok()?;
         let for_scratch = dfa.clone();
-        let scratch = Pool::new(Box::new(move || Scratch { dfa: for_scratch.create_cache(), pikevm: None }) as Box<_>);
+        let scratch =
+            Pool::new(
+                Box::new(move || Scratch { dfa: for_scratch.as_ref().map(lazy::DFA::create_cache), pikevm: None })
+                    as Box<_>,
+            );
         Some(Matcher { dfa, pikevm, scratch })
     }
 
     fn is_match(&self, line: &str) -> bool {
         let mut scratch = self.scratch.get();
+        let scratch = &mut *scratch;
         let input = Input::new(line).earliest(true);
-        if let Ok(found) = self.dfa.try_search_fwd(&mut scratch.dfa, &input) {
-            return found.is_some();
+        if let (Some(dfa), Some(cache)) = (&self.dfa, &mut scratch.dfa) {
+            if let Ok(found) = dfa.try_search_fwd(cache, &input) {
+                return found.is_some();
+            }
         }
         let pikevm = scratch.pikevm.get_or_insert_with(|| self.pikevm.create_cache());
         self.pikevm.is_match(pikevm, input)
@@ -436,6 +444,15 @@ comment = "source line"
         }
         assert!(matcher.is_match("— подпишитесь!"));
         assert!(!matcher.is_match("неподпишитесь на канал"));
+    }
+
+    /// A pattern too large for the lazy DFA's cache is still matched, by the PikeVM alone.
+    #[test]
+    fn a_pattern_too_large_for_the_lazy_dfa_still_matches() {
+        let matcher = Matcher::new(r"^source: \w{0,1500}$").unwrap();
+        assert!(matcher.dfa.is_none(), "the pattern should exceed the lazy DFA's cache");
+        assert!(matcher.is_match("source: агентство"));
+        assert!(!matcher.is_match("source: two words"));
     }
 
     #[test]
