@@ -480,15 +480,8 @@ impl TextProfile {
                 lines.push(Line { first_word: first as u32, start: start as u32, end: end as u32, ..line });
                 next = k + 1;
             } else {
-                for token in tokenize(piece) {
-                    if let Token::Word(s, e, plain) = token {
-                        words.push(if plain {
-                            hash_word(&piece.as_bytes()[s..e])
-                        } else {
-                            hash_word(comparable_word(&piece[s..e]).as_bytes())
-                        });
-                    }
-                }
+                // A changed line (a shortened last one, say): tokenised as any text is.
+                words.extend_from_slice(&TextProfile::new(piece).words);
                 finish_line(&words, &mut lines, first, start, end);
             }
             start = end + 1;
