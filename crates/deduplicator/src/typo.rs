@@ -16,6 +16,7 @@
 //! difference ("on" and "in", "his" and "her").
 
 use crate::text::{comparable_word, fmix64, shingle3, Template, TextProfile, SHINGLE_WORDS};
+use std::cell::OnceCell;
 use std::collections::HashSet;
 
 /// Words shorter than this (in characters) must match exactly.
@@ -27,10 +28,11 @@ const MAX_FORGIVEN_CHARS: usize = 32;
 
 /// The shingles of one text's content, with what the forgiving lookup needs of each.
 struct Shingles<'a> {
-    text: &'a str,
-    words: &'a [u64],
-    /// Byte range of each word in `text`, when the tokeniser gave one per word hash.
-    spans: Option<Vec<(u32, u32)>>,
+    profile: &'a TextProfile,
+    /// Byte range of each word in the text, when the tokeniser gives one per word hash. Found
+    /// the first time a word is asked for: a text whose shingles are all in the other, or that
+    /// only served to tell which text is the smaller, never needs them.
+    spans: OnceCell<Option<Vec<(u32, u32)>>>,
     /// Distinct shingle hashes, in order of first appearance, each with the index of its
     /// first word (`None` for a line too short to have three words: matched exactly only).
     distinct: Vec<(u64, Option<usize>)>,
@@ -38,11 +40,6 @@ struct Shingles<'a> {
 
 impl<'a> Shingles<'a> {
     fn of(profile: &'a TextProfile, template: &Template) -> Shingles<'a> {
-        let words = profile.word_hashes();
-        let spans = profile.word_spans();
-        // The spans come from the same tokeniser as the hashes; should they ever disagree,
-        // no word is forgiven rather than the wrong ones.
-        let spans = (spans.len() == words.len()).then_some(spans);
         let mut seen = HashSet::new();
         let mut distinct = Vec::new();
         profile.each_content_shingle(template, |h, first| {
@@ -50,20 +47,27 @@ impl<'a> Shingles<'a> {
                 distinct.push((h, first));
             }
         });
-        Shingles { text: profile.text(), words, spans, distinct }
+        Shingles { profile, spans: OnceCell::new(), distinct }
     }
 
     /// Word `i` as compared, when it is long enough to be forgiven a typo.
     fn forgivable(&self, i: usize) -> Option<std::borrow::Cow<'a, str>> {
-        let (s, e) = self.spans.as_ref()?[i];
-        let word = comparable_word(&self.text[s as usize..e as usize]);
+        let spans = self.spans.get_or_init(|| {
+            // The spans come from the same tokeniser as the hashes; should they ever
+            // disagree, no word is forgiven rather than the wrong ones.
+            let spans = self.profile.word_spans();
+            (spans.len() == self.profile.word_hashes().len()).then_some(spans)
+        });
+        let (s, e) = spans.as_ref()?[i];
+        let text: &'a str = self.profile.text();
+        let word = comparable_word(&text[s as usize..e as usize]);
         (MIN_FORGIVEN_CHARS..=MAX_FORGIVEN_CHARS).contains(&word.chars().count()).then_some(word)
     }
 
     /// The key of the shingle starting at word `i` with its word `p` left out: the two
     /// others and their places.
     fn frame(&self, i: usize, p: usize) -> u64 {
-        let w = &self.words[i..i + SHINGLE_WORDS];
+        let w = &self.profile.word_hashes()[i..i + SHINGLE_WORDS];
         let (x, y) = match p {
             0 => (w[1], w[2]),
             1 => (w[0], w[2]),
