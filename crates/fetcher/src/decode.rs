@@ -14,7 +14,10 @@
 //! encoding become U+FFFD rather than failing the feed.
 //!
 //! The decoded text's XML declaration is rewritten to say UTF-8, so that the XML parser does
-//! not decode it a second time.
+//! not decode it a second time. A declaration further into the document (a CMS or plugin that
+//! prints one again before its part, or two documents pasted together) is not XML and would
+//! make the parser switch encodings mid-text: it is removed, outside CDATA sections and
+//! comments, where it is text.
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 
@@ -37,7 +40,7 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
         encoding = guess_single_byte(body);
         (text, had_errors) = encoding.decode_without_bom_handling(body);
     }
-    let text = rewrite_declaration(text.into_owned());
+    let text = without_later_declarations(rewrite_declaration(text.into_owned()));
     Decoded { text, encoding: encoding.name(), had_errors }
 }
 
@@ -244,12 +247,69 @@ fn rewrite_declaration(text: String) -> String {
     out
 }
 
+/// `text` without the XML declarations that follow its first thing (see the module
+/// documentation). Returned unchanged, without a copy, when there are none.
+fn without_later_declarations(text: String) -> String {
+    let lead = text.len() - text.trim_start().len();
+    let first = usize::from(text[lead..].starts_with("<?xml")) + lead;
+    if !text[first..].contains("<?xml") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = first;
+    while let Some(i) = text[at..].find('<').map(|i| at + i) {
+        let rest = &text[i..];
+        let skip_to = |close: &str| rest.find(close).map_or(text.len(), |e| i + e + close.len());
+        if rest.starts_with("<![CDATA[") {
+            at = skip_to("]]>");
+        } else if rest.starts_with("<!--") {
+            at = skip_to("-->");
+        } else if rest.starts_with("<?xml") && rest[5..].starts_with([' ', '\t', '\r', '\n']) {
+            let Some(end) = rest.find("?>") else { break };
+            out.push_str(&text[copied..i]);
+            copied = i + end + 2;
+            at = copied;
+        } else {
+            at = i + 1;
+        }
+    }
+    if copied == 0 {
+        return text;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn encode(encoding: &'static Encoding, s: &str) -> Vec<u8> {
         encoding.encode(s).0.into_owned()
+    }
+
+    #[test]
+    fn declarations_after_the_start_are_removed_outside_cdata_and_comments() {
+        let later = "<?xml version=\"1.0\" encoding=\"windows-1251\"?>";
+        let doc = format!(
+            "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"s.xsl\"?><rss><a>x</a>\n{later}\n<b><![CDATA[{later}]]></b><!-- {later} --><c>y</c></rss>"
+        );
+        let d = decode(doc.as_bytes(), None);
+        assert_eq!(
+            d.text,
+            format!(
+                "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"s.xsl\"?><rss><a>x</a>\n\n<b><![CDATA[{later}]]></b><!-- {later} --><c>y</c></rss>"
+            )
+        );
+        // Without a leading declaration, every declaration is a later one; the first one
+        // stays when it leads (after white space), and an unclosed one is left alone.
+        assert_eq!(decode(format!("<rss>{later}</rss>").as_bytes(), None).text, "<rss></rss>");
+        assert_eq!(
+            decode(format!("  {later}<rss/>").as_bytes(), None).text,
+            "  <?xml version=\"1.0\" encoding=\"UTF-8\"?><rss/>"
+        );
+        assert_eq!(decode(b"<rss><?xml version", None).text, "<rss><?xml version");
     }
 
     #[test]

@@ -159,6 +159,20 @@ async fn malformed_xml_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn a_second_xml_declaration_inside_the_feed_is_ignored() {
+    // A CMS that prints a declaration again before a part of the feed, naming another
+    // encoding: the XML reader would be asked to switch encodings mid-text.
+    let doc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>Лента</title>\
+               <item><guid>1</guid><title>Первая</title><description>Текст первой новости.</description></item>\n\
+               <?xml version=\"1.0\" encoding=\"windows-1251\"?>\n\
+               <item><guid>2</guid><title>Вторая</title><description>Текст второй новости.</description></item>\
+               </channel></rss>";
+    let feed = serve_and_parse("application/rss+xml; charset=utf-8", doc.as_bytes().to_vec()).await.unwrap();
+    let bodies: Vec<&str> = feed.items.iter().map(|i| i.body.as_str()).collect();
+    assert_eq!(bodies, ["Текст первой новости.", "Текст второй новости."]);
+}
+
+#[tokio::test]
 async fn entity_expansion_cannot_explode() {
     // "Billion laughs": ten levels of ten references would be 10^9 copies if expanded.
     let mut dtd = String::from("<!ENTITY lol0 \"lol\">");
