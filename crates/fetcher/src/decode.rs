@@ -248,37 +248,60 @@ fn rewrite_declaration(text: String) -> String {
 }
 
 /// `text` without the XML declarations that follow its first thing (see the module
-/// documentation). Returned unchanged, without a copy, when there are none.
+/// documentation). Markup is skipped as the XML reader reads it (a quoted attribute value may
+/// hold `<` and `>`), so what is removed is what the reader would take for a declaration.
+/// Returned unchanged, without a copy, when there is none.
 fn without_later_declarations(text: String) -> String {
     let lead = text.len() - text.trim_start().len();
     let first = usize::from(text[lead..].starts_with("<?xml")) + lead;
     if !text[first..].contains("<?xml") {
         return text;
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::new();
     let mut copied = 0;
     let mut at = first;
     while let Some(i) = text[at..].find('<').map(|i| at + i) {
         let rest = &text[i..];
-        let skip_to = |close: &str| rest.find(close).map_or(text.len(), |e| i + e + close.len());
-        if rest.starts_with("<![CDATA[") {
-            at = skip_to("]]>");
+        let past = |close: &str| rest.find(close).map(|e| i + e + close.len());
+        let next = if rest.starts_with("<![CDATA[") {
+            past("]]>")
         } else if rest.starts_with("<!--") {
-            at = skip_to("-->");
-        } else if rest.starts_with("<?xml") && rest[5..].starts_with([' ', '\t', '\r', '\n']) {
-            let Some(end) = rest.find("?>") else { break };
-            out.push_str(&text[copied..i]);
-            copied = i + end + 2;
-            at = copied;
+            past("-->")
+        } else if rest.starts_with("<?") {
+            let end = past("?>");
+            if let Some(end) =
+                end.filter(|_| rest[2..].starts_with("xml") && rest[5..].starts_with([' ', '\t', '\r', '\n']))
+            {
+                out.push_str(&text[copied..i]);
+                copied = end;
+            }
+            end
         } else {
-            at = i + 1;
-        }
+            tag_end(rest).map(|e| i + e)
+        };
+        let Some(next) = next else { break };
+        at = next;
     }
     if copied == 0 {
         return text;
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// Where the tag (or doctype) `markup` starts with ends: just past its `>`, which does not
+/// count inside a quoted attribute value.
+fn tag_end(markup: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, b) in markup.bytes().enumerate().skip(1) {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if q == b => quote = None,
+            (None, b'>') => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -292,14 +315,16 @@ mod tests {
     #[test]
     fn declarations_after_the_start_are_removed_outside_cdata_and_comments() {
         let later = "<?xml version=\"1.0\" encoding=\"windows-1251\"?>";
+        // In a CDATA section, a comment or a quoted attribute value it is text.
+        let quoted = "<a t='<![CDATA[' u=\"<!--\">";
         let doc = format!(
-            "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"s.xsl\"?><rss><a>x</a>\n{later}\n<b><![CDATA[{later}]]></b><!-- {later} --><c>y</c></rss>"
+            "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"s.xsl\"?><rss>{quoted}x</a>\n{later}\n<b><![CDATA[{later}]]></b><!-- {later} --><c title='{later}'>y</c>{later}</rss>"
         );
         let d = decode(doc.as_bytes(), None);
         assert_eq!(
             d.text,
             format!(
-                "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"s.xsl\"?><rss><a>x</a>\n\n<b><![CDATA[{later}]]></b><!-- {later} --><c>y</c></rss>"
+                "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"s.xsl\"?><rss>{quoted}x</a>\n\n<b><![CDATA[{later}]]></b><!-- {later} --><c title='{later}'>y</c></rss>"
             )
         );
         // Without a leading declaration, every declaration is a later one; the first one

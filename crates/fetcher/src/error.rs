@@ -98,4 +98,8 @@ pub enum ParseError {
     NotAFeed(String),
     #[error(transparent)]
     Feed(#[from] feed_rs::parser::ParseFeedError),
+    /// The feed parser gave up on the document by panicking (a bug it has, not ours to
+    /// crash on): the document is reported as unreadable.
+    #[error("the feed parser failed on this document: {0}")]
+    ParserFailed(String),
 }

@@ -60,15 +60,29 @@ pub fn parse_document(bytes: &[u8], options: &ParseOptions<'_>) -> Result<Parsed
         .id_generator(|_links, _title, _base| String::new())
         .sanitize_content(false)
         .build();
+    // feed-rs and its XML reader assert things of the documents they read that a hostile
+    // document can break; their panic becomes this document's error.
+    let parse = |text: &str| -> Result<Feed, ParseError> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(text.as_bytes()))) {
+            Ok(parsed) => Ok(parsed?),
+            Err(panic) => Err(ParseError::ParserFailed(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "it stopped without saying why".to_string()),
+            )),
+        }
+    };
     let (feed, scan) = match start.as_bytes()[0] {
-        b'{' => (parser.parse(start.as_bytes())?, Scan::default()),
+        b'{' => (parse(start)?, Scan::default()),
         b'<' => {
             if is_html_page(start) {
                 return Err(ParseError::HtmlPage { alternates: crate::discover::alternates(start, options.base_url) });
             }
             let scan = scan(start);
             let repaired = scan.repaired(start);
-            (parser.parse(repaired.as_bytes())?, scan)
+            (parse(&repaired)?, scan)
         }
         _ => {
             let head: String = start.chars().take(40).collect();
