@@ -27,6 +27,7 @@ use regex_automata::nfa::thompson::pikevm::{self, PikeVM};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::pool::Pool;
 use regex_automata::Input;
+use regex_syntax::hir::{Class, Hir, HirKind};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -84,11 +85,34 @@ pub struct Rule {
 
 impl Rule {
     /// True when the rule's exact pattern matches. Should the pattern fail to compile (it
-    /// parsed when loaded, so only a size limit could refuse it), it matches nothing: a rule
-    /// that cannot be checked removes no line.
+    /// parsed when loaded, and one large enough to risk the size limit was compiled then), it
+    /// matches nothing: a rule that cannot be checked removes no line.
     fn is_match(&self, folded_line: &str) -> bool {
         let exact = self.exact.get_or_init(|| Matcher::new(&self.pattern).map(Arc::new));
         exact.as_ref().is_some_and(|m| m.is_match(folded_line))
+    }
+}
+
+/// Most heap a rule's automaton may take.
+const NFA_SIZE_LIMIT: usize = 64 << 20;
+
+/// Patterns whose [`expanded_size`] is above this are compiled when loaded (see
+/// [`RuleSet::build`]). Every built-in pattern is well below it: the largest is about 5,000.
+const EAGER_COMPILE_SIZE: u64 = 200_000;
+
+/// A rough measure of the automaton a pattern compiles to: each literal byte and class range
+/// counts one, and a bounded repetition multiplies its body by its upper bound.
+fn expanded_size(hir: &Hir) -> u64 {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(literal) => literal.0.len() as u64,
+        HirKind::Class(Class::Unicode(class)) => class.ranges().len() as u64,
+        HirKind::Class(Class::Bytes(class)) => class.ranges().len() as u64,
+        HirKind::Repetition(r) => expanded_size(&r.sub).saturating_mul(u64::from(r.max.unwrap_or(r.min).max(1))),
+        HirKind::Capture(c) => expanded_size(&c.sub),
+        HirKind::Concat(parts) | HirKind::Alternation(parts) => {
+            parts.iter().map(expanded_size).fold(0, u64::saturating_add)
+        }
     }
 }
 
@@ -119,7 +143,7 @@ struct Scratch {
 impl Matcher {
     fn new(pattern: &str) -> Option<Matcher> {
         let nfa = thompson::Compiler::new()
-            .configure(thompson::Config::new().which_captures(WhichCaptures::None).nfa_size_limit(Some(64 << 20)))
+            .configure(thompson::Config::new().which_captures(WhichCaptures::None).nfa_size_limit(Some(NFA_SIZE_LIMIT)))
             .build(pattern)
             .ok()?;
         let dfa = lazy::Builder::new()
@@ -173,6 +197,12 @@ pub enum RuleError {
         #[source]
         source: regex::Error,
     },
+    #[error(
+        "rule pack {pack}: rule {id}: the pattern is too large to compile (its repetitions multiply into more \
+         than {} MiB of automaton); bound them more tightly",
+        NFA_SIZE_LIMIT >> 20
+    )]
+    TooLarge { pack: String, id: String },
     #[error("the rule packs together are too large to compile: {message}")]
     Set { message: String },
     #[error("rule pack {pack}: rule id {id:?} is used twice")]
@@ -293,13 +323,25 @@ impl RuleSet {
                 return Err(RuleError::DuplicateId { pack, id: r.id });
             }
             let pattern = case_insensitive(&r.pattern);
-            if regex_syntax::Parser::new().parse(&pattern).is_err() {
-                // Compile it to report the regex crate's own error.
-                if let Err(source) = Regex::new(&pattern) {
-                    return Err(RuleError::Pattern { pack, id: r.id.clone(), source });
+            let exact = OnceLock::new();
+            match regex_syntax::Parser::new().parse(&pattern) {
+                // A pattern whose repetitions multiply into a large automaton is compiled now,
+                // so that one over the size limit is an error here rather than a rule that
+                // silently never matches. The others compile when first needed.
+                Ok(hir) if expanded_size(&hir) > EAGER_COMPILE_SIZE => {
+                    let matcher =
+                        Matcher::new(&pattern).ok_or_else(|| RuleError::TooLarge { pack, id: r.id.clone() })?;
+                    let _ = exact.set(Some(Arc::new(matcher)));
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    // Compile it to report the regex crate's own error.
+                    if let Err(source) = Regex::new(&pattern) {
+                        return Err(RuleError::Pattern { pack, id: r.id.clone(), source });
+                    }
                 }
             }
-            rules.push(Rule { id: r.id, place: r.place, pattern, comment: r.comment, exact: OnceLock::new() });
+            rules.push(Rule { id: r.id, place: r.place, pattern, comment: r.comment, exact });
         }
         let prefilter = Prefilter::new(&rules)?;
         Ok(RuleSet { rules, prefilter })
@@ -445,6 +487,22 @@ comment = "source line"
         }
         assert!(matcher.is_match("— подпишитесь!"));
         assert!(!matcher.is_match("неподпишитесь на канал"));
+    }
+
+    /// A pattern over the size limit is refused when its pack is loaded, naming the rule;
+    /// large ones under it load and match.
+    #[test]
+    fn a_pattern_too_large_to_compile_is_a_load_error() {
+        let pack = |pattern: &str| {
+            format!("[[rule]]\nid = \"x.big\"\nwhere = \"any\"\npattern = '{pattern}'\ncomment = \"c\"\n")
+        };
+        let err = RuleSet::from_packs([("mine.toml", pack(r"^(\w{0,1000}\s){0,1000}$").as_str())]).unwrap_err();
+        assert!(matches!(&err, RuleError::TooLarge { pack, id } if pack == "mine.toml" && id == "x.big"), "{err}");
+        assert!(err.to_string().contains("too large"), "{err}");
+        let set = RuleSet::from_packs([("mine.toml", pack(r"^(\w{0,20}\s?){0,20}$").as_str())]).unwrap();
+        assert!(set.first_match("one two three").is_some());
+        let set = RuleSet::from_packs([("mine.toml", pack(r"^source: \w{0,1500}$").as_str())]).unwrap();
+        assert!(set.first_match("source: агентство").is_some());
     }
 
     /// A pattern too large for the lazy DFA's cache is still matched, by the PikeVM alone.
