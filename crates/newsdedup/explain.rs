@@ -214,8 +214,13 @@ fn nearest_other_stories(
         }
         let found = Found::by_distances(d, Some(ld), config.max_distance);
         let within = found == Found::Fingerprint;
-        let shares =
-            other.sketch.as_ref().is_some_and(|s| Sketch::probes_find(sketch, s) || Sketch::probes_find(s, sketch));
+        // The decision on the later of the two (by id: items are decided in the order they are
+        // stored) looked its phrases up among the earlier one's keys.
+        let link = match &other.sketch {
+            Some(s) if id.0 < item.id => phrase_link(sketch, s),
+            Some(s) => phrase_link(s, sketch),
+            None => PhraseLink::None,
+        };
         let check: Option<Check> = match &other.sketch {
             Some(s) => Some(check_pair(
                 store,
@@ -225,29 +230,7 @@ fn nearest_other_stories(
             )?),
             None => None,
         };
-        let verdict = match &check {
-            Some(c) if c.is_match() => format!("its text matches ({c}), so the two stories are expected to merge"),
-            Some(c) => format!("not the same text: {c}"),
-            None => "its sketch is unreadable".into(),
-        };
-        let reason = if within {
-            format!(
-                "simhash {d} bits apart, lead {ld} bits apart, within the search radius {}; {verdict}",
-                config.max_distance
-            )
-        } else if shares {
-            format!(
-                "simhash {d} bits apart, lead {ld} bits apart, beyond the search radius {}, but a phrase key of one \
-                 is among the other's phrases: a candidate when no nearer item is confirmed, with the stricter \
-                 test such a candidate gets; {verdict}",
-                config.max_distance
-            )
-        } else {
-            format!(
-                "simhash {d} bits apart, lead {ld} bits apart: beyond the search radius {}, never compared; {verdict}",
-                config.max_distance
-            )
-        };
+        let reason = rejection_reason((d, ld, config.max_distance), within, link, check.as_ref());
         let feed_url = store.explain_row(id)?.map(|r| r.feed_url).unwrap_or_default();
         out.push(Rejected {
             story_id: other.story.0,
@@ -256,11 +239,65 @@ fn nearest_other_stories(
             distance: d,
             lead_distance: ld,
             within_radius: within,
-            shares_phrase_key: shares,
+            shares_phrase_key: link != PhraseLink::None,
             reason,
         });
     }
     Ok(out)
+}
+
+/// Whether phrase keys link two items: the decision on the later one looks its phrase probes
+/// up among stored items' keys, so only the earlier one's keys count for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhraseLink {
+    None,
+    /// The later item's probes hold a key of the earlier one: it was a candidate.
+    LookedUp,
+    /// Only the earlier item's probes hold a key of the later one: the lookup never found it.
+    OtherWayOnly,
+}
+
+fn phrase_link(later: &Sketch, earlier: &Sketch) -> PhraseLink {
+    if Sketch::probes_find(later, earlier) {
+        PhraseLink::LookedUp
+    } else if Sketch::probes_find(earlier, later) {
+        PhraseLink::OtherWayOnly
+    } else {
+        PhraseLink::None
+    }
+}
+
+/// Why an item of another story is not in the item's story, from the two fingerprints'
+/// distances and the search radius (`within` it or not), the phrase link and the verification
+/// the pair gets.
+fn rejection_reason((d, ld, radius): (u32, u32, u32), within: bool, link: PhraseLink, check: Option<&Check>) -> String {
+    let distances = format!("simhash {d} bits apart, lead {ld} bits apart");
+    let compared = within || link == PhraseLink::LookedUp;
+    let verdict = match check {
+        Some(c) if c.is_match() && compared => {
+            format!("its text matches ({c}), so the two stories are expected to merge")
+        }
+        Some(c) if c.is_match() => format!("their texts would match ({c}), but they were never compared"),
+        Some(c) => format!("not the same text: {c}"),
+        None => "its sketch is unreadable".into(),
+    };
+    if within {
+        format!("{distances}, within the search radius {radius}; {verdict}")
+    } else if link == PhraseLink::LookedUp {
+        format!(
+            "{distances}, beyond the search radius {radius}, but a phrase key of the earlier item is among the later \
+             one's phrases: a candidate when no nearer item is confirmed, with the stricter test such a candidate \
+             gets; {verdict}"
+        )
+    } else if link == PhraseLink::OtherWayOnly {
+        format!(
+            "{distances}, beyond the search radius {radius}; the earlier item's phrases hold a phrase key of the later \
+             one, but stored items are looked up by their own keys among the later item's phrases, which hold none \
+             of the earlier one's: {verdict}"
+        )
+    } else {
+        format!("{distances}: beyond the search radius {radius}, never compared; {verdict}")
+    }
 }
 
 /// Verification as the deduplicator does it: on the two sketches, then on the two stored
@@ -280,4 +317,46 @@ fn check_pair(
         return Ok(check);
     };
     Ok(check.with_texts(forgiving_containment((&x.0, &x.1), (&y.0, &y.1))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newsdedup_deduplicator::verify;
+
+    /// A sketch of the shingles `shingles` with phrase hashes `phrases` (the first two are its
+    /// keys, all of them its probes).
+    fn sketch(shingles: std::ops::Range<u64>, phrases: &[u32]) -> Sketch {
+        let shingles: Vec<u64> = shingles.map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        Sketch::from_shingles(&shingles, shingles.len() as u32 + 4, Vec::new()).with_phrases(phrases.to_vec())
+    }
+
+    /// The phrase lookup goes from the later item's phrases to the earlier one's keys: a pair
+    /// linked only the other way was never compared, and is not said to be expected to merge.
+    #[test]
+    fn a_pair_the_phrase_lookup_finds_only_the_other_way_was_never_compared() {
+        let earlier = sketch(0..60, &[10, 20, 30, 40, 50, 60, 70, 80]);
+        let summary = sketch(0..40, &[30, 40, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(phrase_link(&summary, &earlier), PhraseLink::OtherWayOnly);
+        let check = verify(&summary, &earlier);
+        assert!(check.is_match(), "{check}");
+        let reason = rejection_reason((20, 12, 8), false, PhraseLink::OtherWayOnly, Some(&check));
+        assert!(reason.contains("never compared"), "{reason}");
+        assert!(!reason.contains("expected to merge"), "{reason}");
+
+        // The other way round (the summary stored first), the lookup finds it.
+        assert_eq!(phrase_link(&earlier, &summary), PhraseLink::LookedUp);
+        let reason = rejection_reason((20, 12, 8), false, PhraseLink::LookedUp, Some(&check));
+        assert!(reason.contains("a candidate") && reason.contains("expected to merge"), "{reason}");
+
+        // Within the radius, the phrases do not matter.
+        let reason = rejection_reason((5, 12, 8), true, PhraseLink::OtherWayOnly, Some(&check));
+        assert!(reason.contains("within the search radius 8") && reason.contains("expected to merge"), "{reason}");
+
+        // Unrelated: neither way.
+        let other = sketch(1000..1060, &[110, 120, 130, 140, 150, 160, 170, 180]);
+        assert_eq!(phrase_link(&other, &earlier), PhraseLink::None);
+        let reason = rejection_reason((30, 25, 8), false, PhraseLink::None, Some(&verify(&other, &earlier)));
+        assert!(reason.contains("never compared; not the same text"), "{reason}");
+    }
 }
