@@ -868,4 +868,40 @@ mod tests {
         let (_, summary) = pipeline.finish(None).await.unwrap();
         assert_eq!(summary.feeds, 1);
     }
+
+    /// A panic while storing one feed fails that feed (nothing of it stored, the error on the
+    /// feed) and the writer goes on with the others.
+    #[tokio::test]
+    async fn a_panic_storing_one_feed_fails_that_feed_only() {
+        let (dir, jobs, stages, mut writer) = setup(3, 2);
+        writer.panic_on_guid = Some("a1".into());
+        let mut pipeline = Pipeline::start(stages, writer, true, OnWriteError::KeepGoing);
+        let mut backlog = Backlog::in_order(jobs);
+        while !backlog.is_empty() {
+            let watch = pipeline.hosts_watch();
+            pipeline.fill(&mut backlog);
+            if !backlog.is_empty() {
+                pipeline.wait_to_fill(watch).await;
+            }
+        }
+        let (_, summary) = tokio::time::timeout(Duration::from_secs(30), pipeline.finish(None))
+            .await
+            .expect("the run ends")
+            .expect("the writer survives the panic");
+        assert_eq!(summary.items_new, 2, "{summary:?}");
+        let db = rusqlite::Connection::open(dir.path().join("news.db")).unwrap();
+        let guids: Vec<String> = db
+            .prepare("SELECT guid FROM items ORDER BY guid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(guids, ["a0", "a2"]);
+        let error: String =
+            db.query_row("SELECT last_error FROM feeds WHERE url LIKE '%feed1.xml'", [], |r| r.get(0)).unwrap();
+        assert!(error.contains("stopped on a bug") && error.contains("injected on item a1"), "{error}");
+        let stories: i64 = db.query_row("SELECT count(*) FROM stories", [], |r| r.get(0)).unwrap();
+        assert_eq!(stories, 1, "the two other items are one story");
+    }
 }

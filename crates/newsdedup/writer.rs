@@ -48,6 +48,10 @@ pub struct Writer {
     pruning: bool,
     /// Learned per-feed templates (see `templates.rs`).
     learner: Learner,
+    /// Tests: panic while storing a feed that carries an item with this guid, after its items
+    /// are written and before its transaction commits.
+    #[cfg(test)]
+    pub(crate) panic_on_guid: Option<String>,
 }
 
 /// Called after each feed is committed.
@@ -73,6 +77,8 @@ impl Writer {
             last_prune: None,
             pruning: false,
             learner: Learner::new(config),
+            #[cfg(test)]
+            panic_on_guid: None,
         };
         Ok(writer)
     }
@@ -275,7 +281,21 @@ impl Writer {
             Outcome::Parsed(p) => (FetchOutcome::Updated, Some(p.status)),
         };
         let before = summary.clone();
-        let written = self.write(&feed, fetched, &facts, summary);
+        // A bug that panics on one feed's data must not take the writer, and a daemon, down
+        // with it: the feed's transaction rolls back as the panic unwinds through it, and the
+        // feed fails as one the database refused (below).
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write(&feed, fetched, &facts, summary)))
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(anyhow::anyhow!(
+                        "processing the feed stopped on a bug (a panic: {message}); nothing of it was stored"
+                    ))
+                });
         match written {
             Ok(()) => {
                 let delta = summary.since(&before);
@@ -364,6 +384,12 @@ impl Writer {
                     now,
                     summary,
                 )?;
+                #[cfg(test)]
+                if let Some(guid) =
+                    self.panic_on_guid.as_ref().filter(|g| processed.items.iter().any(|i| &i.raw.guid == *g))
+                {
+                    panic!("injected on item {guid}");
+                }
                 let next_fetch_at = schedule::after_success(now, schedule, &hints(facts), unit);
                 batch.record_outcome(
                     feed.id,
