@@ -274,9 +274,10 @@ fn rejection_reason((d, ld, radius): (u32, u32, u32), within: bool, link: Phrase
     let distances = format!("simhash {d} bits apart, lead {ld} bits apart");
     let compared = within || link == PhraseLink::LookedUp;
     let verdict = match check {
-        Some(c) if c.is_match() && compared => {
-            format!("its text matches ({c}), so the two stories are expected to merge")
-        }
+        Some(c) if c.is_match() && compared => format!(
+            "its text matches too ({c}); stories are merged only by an item whose own join a fingerprint confirms, \
+             and no item joined them so"
+        ),
         Some(c) if c.is_match() => format!("their texts would match ({c}), but they were never compared"),
         Some(c) => format!("not the same text: {c}"),
         None => "its sketch is unreadable".into(),
@@ -332,7 +333,7 @@ mod tests {
     }
 
     /// The phrase lookup goes from the later item's phrases to the earlier one's keys: a pair
-    /// linked only the other way was never compared, and is not said to be expected to merge.
+    /// linked only the other way was never compared, and is not said to match too.
     #[test]
     fn a_pair_the_phrase_lookup_finds_only_the_other_way_was_never_compared() {
         let earlier = sketch(0..60, &[10, 20, 30, 40, 50, 60, 70, 80]);
@@ -342,16 +343,16 @@ mod tests {
         assert!(check.is_match(), "{check}");
         let reason = rejection_reason((20, 12, 8), false, PhraseLink::OtherWayOnly, Some(&check));
         assert!(reason.contains("never compared"), "{reason}");
-        assert!(!reason.contains("expected to merge"), "{reason}");
+        assert!(!reason.contains("matches too"), "{reason}");
 
         // The other way round (the summary stored first), the lookup finds it.
         assert_eq!(phrase_link(&earlier, &summary), PhraseLink::LookedUp);
         let reason = rejection_reason((20, 12, 8), false, PhraseLink::LookedUp, Some(&check));
-        assert!(reason.contains("a candidate") && reason.contains("expected to merge"), "{reason}");
+        assert!(reason.contains("a candidate") && reason.contains("its text matches too"), "{reason}");
 
         // Within the radius, the phrases do not matter.
         let reason = rejection_reason((5, 12, 8), true, PhraseLink::OtherWayOnly, Some(&check));
-        assert!(reason.contains("within the search radius 8") && reason.contains("expected to merge"), "{reason}");
+        assert!(reason.contains("within the search radius 8") && reason.contains("matches too"), "{reason}");
 
         // Unrelated: neither way.
         let other = sketch(1000..1060, &[110, 120, 130, 140, 150, 160, 170, 180]);

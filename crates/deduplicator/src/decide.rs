@@ -14,7 +14,9 @@
 //!    best confirmed candidate gives the story; any other story a candidate confirmed is the
 //!    same story too, and is merged into it (an item that bridges two stories proves they
 //!    were one: a full repost arriving after a summary and a cut-down copy that had no
-//!    common text).
+//!    common text). Not when the item joins through a phrase key alone: that evidence has
+//!    the least margin (see [`crate::verify`]), enough to join one story but not to make two
+//!    stories one (a roundup that holds two stories would otherwise merge them).
 //!
 //! The deduplicator keeps only fingerprints in memory. Everything else about stored items
 //! (their story, feed, time and sketch) comes from a [`Lookup`], which the binary implements
@@ -406,7 +408,9 @@ impl Deduplicator {
         let Some(best) = best else {
             return Ok(Verdict { decision: Decision::NewStory, similarity: None, merge: Vec::new() });
         };
-        let merge = confirmed_elsewhere(&considered, best.stored.story);
+        let by_fingerprint =
+            Found::by_distances(best.distance, best.lead_distance, self.config.max_distance) == Found::Fingerprint;
+        let merge = if by_fingerprint { confirmed_elsewhere(&considered, best.stored.story) } else { Vec::new() };
         Ok(self.join(candidate, &best.stored, (MatchMethod::Near, Some(&best.check)), merge))
     }
 
@@ -892,6 +896,40 @@ mod tests {
         let (v, s2) = w.add(2, &text, &[]);
         assert_eq!((method(&v), s2), (MatchMethod::Near, s1), "{v:?}");
         assert!(v.similarity.unwrap() >= crate::verify::MIN_CONTAINMENT_UNALIKE);
+    }
+
+    /// A roundup of two stories holds all of each: its phrases find both, and both verify.
+    /// It joins one of them, but a join through phrases alone does not make the two one story.
+    #[test]
+    fn a_roundup_found_through_phrases_joins_one_story_and_merges_none() {
+        const RATE: [&str; 3] = [
+            "the central bank raised its main interest rate by half a point on thursday, the largest increase in \
+             more than twenty years, saying that prices were still rising too fast.",
+            "officials said inflation had stayed above the target for eleven months in a row and that further \
+             increases could follow before the end of the year if wages kept growing at the current pace.",
+            "markets had expected a smaller move, and the currency rose sharply against the dollar and the euro \
+             after the announcement, while shares of banks and builders fell.",
+        ];
+        let mut w = World::new();
+        let rate = RATE.join("\n");
+        let (_, s1) = w.add(1, &rate, &[]);
+        let (_, s2) = w.add(2, OTHER, &[]);
+        assert_ne!(s1, s2);
+        let roundup = format!("{}\n{}\n{}\n{OTHER}", RATE[1], RATE[0], RATE[2]);
+        let features = TextProfile::new(&roundup).features(&Template::default());
+        let radius = w.dedup.config.max_distance;
+        for text in [rate.as_str(), OTHER] {
+            let other = TextProfile::new(text).features(&Template::default());
+            let d = (features.fingerprint.simhash ^ other.fingerprint.simhash).count_ones();
+            let ld = (features.lead ^ other.lead).count_ones();
+            assert!(d.min(ld) > radius, "found by phrases only: {d} and {ld} bits");
+            assert!(Sketch::probes_find(&features.sketch, &other.sketch), "its phrases find both");
+            assert!(verify_found(&features.sketch, &other.sketch, Found::PhraseOnly).is_match(), "both verify");
+        }
+        let (v, s3) = w.add(3, &roundup, &[]);
+        assert_eq!(method(&v), MatchMethod::Near, "{v:?}");
+        assert!(s3 == s1 || s3 == s2, "{v:?}");
+        assert!(v.merge.is_empty(), "{v:?}");
     }
 
     #[test]
