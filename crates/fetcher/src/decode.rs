@@ -16,8 +16,8 @@
 //! The decoded text's XML declaration is rewritten to say UTF-8, so that the XML parser does
 //! not decode it a second time. A declaration further into the document (a CMS or plugin that
 //! prints one again before its part, or two documents pasted together) is not XML and would
-//! make the parser switch encodings mid-text: it is removed, outside CDATA sections and
-//! comments, where it is text.
+//! make the parser switch encodings mid-text: it is removed, outside CDATA sections, comments
+//! and quoted attribute values, where it is text.
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 
