@@ -237,14 +237,14 @@ struct Prefilter {
 }
 
 impl Prefilter {
-    fn new(rules: &[Rule]) -> Result<Prefilter, RuleError> {
+    /// From each rule's required literals, in rule order (`None`: the rule requires none).
+    fn new(required_by_rule: Vec<Option<Vec<Vec<u8>>>>) -> Result<Prefilter, RuleError> {
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut literals: Vec<Vec<u8>> = Vec::new();
         let mut rules_of: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
-        for (i, rule) in rules.iter().enumerate() {
+        for (i, required) in required_by_rule.into_iter().enumerate() {
             let i = u32::try_from(i).map_err(|_| RuleError::Set { message: "too many rules".into() })?;
-            let required = regex_syntax::Parser::new().parse(&rule.pattern).ok().and_then(|h| literals::required(&h));
             let Some(required) = required else {
                 always.push(i);
                 continue;
@@ -314,6 +314,7 @@ impl RuleSet {
         }
         specs.extend(extra.into_iter().map(|(source, r)| (source.to_string(), r)));
         let mut rules = Vec::new();
+        let mut required = Vec::new();
         let mut ids = HashSet::new();
         for (pack, r) in specs {
             if r.id.is_empty() || !r.id.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_')) {
@@ -325,16 +326,19 @@ impl RuleSet {
             let pattern = case_insensitive(&r.pattern);
             let exact = OnceLock::new();
             match regex_syntax::Parser::new().parse(&pattern) {
-                // A pattern whose repetitions multiply into a large automaton is compiled now,
-                // so that one over the size limit is an error here rather than a rule that
-                // silently never matches. The others compile when first needed.
-                Ok(hir) if expanded_size(&hir) > EAGER_COMPILE_SIZE => {
-                    let matcher =
-                        Matcher::new(&pattern).ok_or_else(|| RuleError::TooLarge { pack, id: r.id.clone() })?;
-                    let _ = exact.set(Some(Arc::new(matcher)));
+                Ok(hir) => {
+                    // A pattern whose repetitions multiply into a large automaton is compiled
+                    // now, so that one over the size limit is an error here rather than a rule
+                    // that silently never matches. The others compile when first needed.
+                    if expanded_size(&hir) > EAGER_COMPILE_SIZE {
+                        let matcher =
+                            Matcher::new(&pattern).ok_or_else(|| RuleError::TooLarge { pack, id: r.id.clone() })?;
+                        let _ = exact.set(Some(Arc::new(matcher)));
+                    }
+                    required.push(literals::required(&hir));
                 }
-                Ok(_) => {}
                 Err(_) => {
+                    required.push(None);
                     // Compile it to report the regex crate's own error.
                     if let Err(source) = Regex::new(&pattern) {
                         return Err(RuleError::Pattern { pack, id: r.id.clone(), source });
@@ -343,7 +347,7 @@ impl RuleSet {
             }
             rules.push(Rule { id: r.id, place: r.place, pattern, comment: r.comment, exact });
         }
-        let prefilter = Prefilter::new(&rules)?;
+        let prefilter = Prefilter::new(required)?;
         Ok(RuleSet { rules, prefilter })
     }
 
